@@ -96,10 +96,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if timeout <= 0 {
 		timeout = time.Second
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:      timeout,
-		FreelistType: bbolt.FreelistMapType,
-	})
+	if err := checkFileSize(path); err != nil {
+		return nil, err
+	}
+	db, err := openBolt(path, timeout)
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("%w: %s is open in another process (its file lock was held for %s)", eventstore.ErrInUse, dir, timeout)
@@ -126,6 +126,70 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	go s.writeLoop()
 	return s, nil
+}
+
+// openBolt opens the file with bbolt, turning a panic or memory fault
+// inside bbolt (how it meets a damaged page) into an ErrCorrupt error.
+func openBolt(path string, timeout time.Duration) (db *bbolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("%w: %s: opening failed: %v", eventstore.ErrCorrupt, path, p)
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:      timeout,
+		FreelistType: bbolt.FreelistMapType,
+	})
+}
+
+// checkFileSize compares the file's size with the size its newest valid
+// bbolt meta page claims, so that a truncated file is reported as such
+// before bbolt maps it (reading past the end of a mapped file kills the
+// process). The meta page layout is bbolt's file format version 2: a
+// 16-byte page header, then magic, version, page size, flags (4 bytes
+// each), the root bucket (16), the freelist page (8), the high-water page
+// id (8) and the transaction id (8).
+func checkFileSize(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open ledger: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil || info.Size() == 0 {
+		return err
+	}
+	var best struct{ txid, end uint64 }
+	buf := make([]byte, 72)
+	for _, off := range []int64{0, -1} {
+		if off < 0 {
+			// The second meta page sits one page after the first.
+			if best.end == 0 {
+				break
+			}
+			off = int64(binary.LittleEndian.Uint32(buf[24:28]))
+		}
+		if _, err := f.ReadAt(buf, off); err != nil {
+			continue
+		}
+		const magic = 0xED0CDAED
+		if binary.LittleEndian.Uint32(buf[16:20]) != magic {
+			continue
+		}
+		pageSize := uint64(binary.LittleEndian.Uint32(buf[24:28]))
+		pgid, txid := binary.LittleEndian.Uint64(buf[56:64]), binary.LittleEndian.Uint64(buf[64:72])
+		if txid >= best.txid {
+			best.txid, best.end = txid, pgid*pageSize
+		}
+	}
+	if best.end > uint64(info.Size()) {
+		return fmt.Errorf("%w: %s is %d bytes but its header claims %d: the file was truncated", eventstore.ErrCorrupt, path, info.Size(), best.end)
+	}
+	return nil
 }
 
 // init creates the buckets of a new file, or checks an existing one: the

@@ -1,7 +1,19 @@
 package bolt_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/parledger/parledger/eventstore"
 	"github.com/parledger/parledger/eventstore/bolt"
@@ -32,4 +44,197 @@ func openForSuite(tb testing.TB) (eventstore.Store, func() eventstore.Store) {
 
 func TestCompliance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{Open: openForSuite, Features: storetest.Features{GaplessPositions: true}})
+}
+
+func TestOpen(t *testing.T) {
+	t.Run("ErrInUse", func(t *testing.T) {
+		dir := t.TempDir()
+		_, lines := startChild(t, "hold", dir)
+		if !lines.Scan() || lines.Text() != "ready" {
+			t.Fatalf("child did not open the store: %q", lines.Text())
+		}
+		start := time.Now()
+		_, err := bolt.Open(dir, bolt.Options{LockTimeout: 200 * time.Millisecond})
+		if !errors.Is(err, eventstore.ErrInUse) {
+			t.Fatalf("err = %v, want ErrInUse", err)
+		}
+		if !strings.Contains(err.Error(), dir) {
+			t.Errorf("error %q does not name the directory", err)
+		}
+		// A bound, not a benchmark: the point is that it does not hang.
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("refusal took %v", d)
+		}
+	})
+	t.Run("ErrCorrupt", func(t *testing.T) {
+		for _, tt := range []struct {
+			name   string
+			damage func(t *testing.T, path string)
+		}{
+			{"Garbage", func(t *testing.T, path string) {
+				mustWriteFile(t, path, bytes.Repeat([]byte("not a ledger "), 2000))
+			}},
+			{"HeaderZeroed", func(t *testing.T, path string) {
+				f := mustOpenFile(t, path)
+				defer f.Close()
+				if _, err := f.WriteAt(make([]byte, 2*4096), 0); err != nil {
+					t.Fatal(err)
+				}
+			}},
+			{"Truncated", func(t *testing.T, path string) {
+				info, err := os.Stat(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Truncate(path, info.Size()/2); err != nil {
+					t.Fatal(err)
+				}
+			}},
+			{"LastEventDeleted", func(t *testing.T, path string) {
+				editRaw(t, path, func(tx *bbolt.Tx) error {
+					c := tx.Bucket([]byte("log")).Cursor()
+					k, _ := c.Last()
+					return tx.Bucket([]byte("log")).Delete(k)
+				})
+			}},
+			{"LastEventEdited", func(t *testing.T, path string) {
+				editRaw(t, path, func(tx *bbolt.Tx) error {
+					log := tx.Bucket([]byte("log"))
+					k, v := log.Cursor().Last()
+					edited := bytes.Replace(v, []byte("1.25"), []byte("9.25"), 1)
+					return log.Put(k, edited)
+				})
+			}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				dir := t.TempDir()
+				s := MustOpen(t, dir)
+				for i := 0; i < 300; i++ {
+					storetest.MustAppend(t, s, "s", eventstore.Any, storetest.NewEvent("E", i))
+				}
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				tt.damage(t, filepath.Join(dir, bolt.FileName))
+				_, err := bolt.Open(dir, bolt.Options{})
+				if !errors.Is(err, eventstore.ErrCorrupt) {
+					t.Fatalf("open damaged ledger: err = %v, want ErrCorrupt", err)
+				}
+			})
+		}
+	})
+}
+
+// TestVerify edits the file the way an administrator could, behind the
+// store's back, and checks that reads or Verify catch every edit.
+func TestVerify(t *testing.T) {
+	setup := func(t *testing.T) (string, []eventstore.Event) {
+		dir := t.TempDir()
+		s := MustOpen(t, dir)
+		for i := 0; i < 40; i++ {
+			storetest.MustAppend(t, s, fmt.Sprintf("s-%d", i%4), eventstore.Any, storetest.NewEvent("E", i))
+		}
+		events := storetest.Collect(t, s.ReadAll(context.Background(), eventstore.ReadAllOptions{}))
+		rep, err := s.Verify(context.Background())
+		if err != nil || rep.Events != 40 || rep.Streams != 4 {
+			t.Fatalf("Verify = %+v, %v; want 40 events in 4 streams", rep, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir, events
+	}
+	for _, tt := range []struct {
+		name string
+		edit func(tx *bbolt.Tx, events []eventstore.Event) error
+		want string
+	}{
+		{"FlippedByte", func(tx *bbolt.Tx, events []eventstore.Event) error {
+			log := tx.Bucket([]byte("log"))
+			k := be64(7)
+			v := append([]byte(nil), log.Get(k)...)
+			v[len(v)-5] ^= 0x01
+			return log.Put(k, v)
+		}, "checksum"},
+		{"PayloadRewrittenWithChecksum", func(tx *bbolt.Tx, events []eventstore.Event) error {
+			return rewrite(tx, 7, func(e *eventstore.Event) { e.Payload = []byte(`{"n":6,"points":"9.25"}`) })
+		}, "hash mismatch"},
+		{"EventDeleted", func(tx *bbolt.Tx, events []eventstore.Event) error {
+			return tx.Bucket([]byte("log")).Delete(be64(12))
+		}, "position 12 is missing"},
+		{"EventsSwapped", func(tx *bbolt.Tx, events []eventstore.Event) error {
+			log := tx.Bucket([]byte("log"))
+			a, b := append([]byte(nil), log.Get(be64(5))...), append([]byte(nil), log.Get(be64(9))...)
+			if err := log.Put(be64(5), b); err != nil {
+				return err
+			}
+			return log.Put(be64(9), a)
+		}, "revision"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, events := setup(t)
+			editRaw(t, filepath.Join(dir, bolt.FileName), func(tx *bbolt.Tx) error { return tt.edit(tx, events) })
+			s := MustOpen(t, dir)
+			_, err := s.Verify(context.Background())
+			if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Verify: err = %v, want ErrCorrupt mentioning %q", err, tt.want)
+			}
+			// Reading the whole log must not hand out the edited history as good.
+			var readErr error
+			for _, err := range s.ReadAll(context.Background(), eventstore.ReadAllOptions{}) {
+				if err != nil {
+					readErr = err
+				}
+			}
+			if tt.name == "FlippedByte" && !errors.Is(readErr, eventstore.ErrCorrupt) {
+				t.Errorf("ReadAll over a damaged record: err = %v, want ErrCorrupt", readErr)
+			}
+		})
+	}
+}
+
+// rewrite replaces the record at pos with an edited event, keeping the old
+// content hash and a valid checksum: a deliberate edit.
+func rewrite(tx *bbolt.Tx, pos uint64, edit func(*eventstore.Event)) error {
+	log := tx.Bucket([]byte("log"))
+	v := log.Get(be64(pos))
+	stream, data, err := eventstore.DecodeCanonical(v[53:])
+	if err != nil {
+		return err
+	}
+	e := eventstore.Event{EventData: data, Stream: stream}
+	edit(&e)
+	rec := append(append([]byte(nil), v[:53]...), eventstore.Canonical(e.Stream, &e.EventData)...)
+	binary.BigEndian.PutUint32(rec[1:5], crc32.Checksum(rec[5:], crc32.MakeTable(crc32.Castagnoli)))
+	return log.Put(be64(pos), rec)
+}
+
+func editRaw(t *testing.T, path string, fn func(tx *bbolt.Tx) error) {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func mustWriteFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustOpenFile(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
