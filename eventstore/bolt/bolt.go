@@ -80,6 +80,28 @@ type Store struct {
 	head     atomic.Uint64
 
 	lastTime int64 // newest recorded time (Unix ns); writer goroutine only
+
+	commits, committed atomic.Uint64 // transactions and events committed
+}
+
+// Stats counts the writer's work since Open.
+type Stats struct {
+	// Commits is the number of write transactions committed; Events the
+	// number of events they held. Events/Commits is the mean group size.
+	Commits, Events uint64
+	// PageWrites and WriteTime are bbolt's own counts of page writes and
+	// the time spent writing them (not syncing).
+	PageWrites int64
+	WriteTime  time.Duration
+}
+
+// Stats returns the writer's counters.
+func (s *Store) Stats() Stats {
+	bs := s.db.Stats()
+	return Stats{
+		Commits: s.commits.Load(), Events: s.committed.Load(),
+		PageWrites: bs.TxStats.GetWrite(), WriteTime: bs.TxStats.GetWriteTime(),
+	}
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -695,6 +717,8 @@ func (s *Store) commit(group []*writeReq) {
 		}
 	} else {
 		s.lastTime = w.lastTime
+		s.commits.Add(1)
+		s.committed.Add(w.head - s.head.Load())
 		if w.head != s.head.Load() {
 			s.head.Store(w.head)
 			s.broadcast()
