@@ -1,7 +1,6 @@
 package eventstore
 
 import (
-	"encoding/json"
 	"fmt"
 	"unicode/utf8"
 
@@ -121,12 +120,9 @@ func prepareEvent(in *EventData) (EventData, error) {
 	if len(d.Payload) > MaxPayloadSize {
 		return d, fmt.Errorf("%w: %d bytes, at most %d", ErrPayloadTooLarge, len(d.Payload), MaxPayloadSize)
 	}
-	if !json.Valid(d.Payload) {
-		return d, fmt.Errorf("%w: payload is not valid JSON", ErrInvalidEvent)
-	}
-	compact, err := compactJSON(d.Payload)
+	compact, err := compactJSON(d.Payload) // also checks that it is JSON
 	if err != nil {
-		return d, fmt.Errorf("%w: payload: %v", ErrInvalidEvent, err)
+		return d, fmt.Errorf("%w: payload is not valid JSON: %v", ErrInvalidEvent, err)
 	}
 	d.Payload = compact
 	if len(d.Metadata) > 0 {

@@ -1,13 +1,10 @@
 package bolt
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"iter"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -37,16 +34,27 @@ var (
 	bucketIDs     = []byte("ids")     // event id (16 bytes) -> position
 
 	keyFormat = []byte("format")
-	keyHead   = []byte("head")
-	keyTime   = []byte("time")
+	keyHead   = []byte("head") // last position committed to ledger.db
+	keyTime   = []byte("time") // newest recorded time in ledger.db (Unix ns)
 )
 
-// Group commit limits: one transaction takes at most this many queued
-// requests or bytes, so a burst does not make one commit unboundedly large.
+// Limits of the writer and the applier.
 const (
-	maxGroupRequests = 2048
-	maxGroupBytes    = 16 << 20
-	readBatch        = 1024
+	// maxGroupRequests and maxGroupBytes bound one group commit.
+	maxGroupRequests = 4096
+	maxGroupBytes    = 8 << 20
+	// groupWait is the longest the writer waits for a group to fill.
+	groupWait = 300 * time.Microsecond
+	// maxMemEvents and maxMemBytes bound the events waiting for the
+	// applier; appends wait when they are reached.
+	maxMemEvents = 200_000
+	maxMemBytes  = 256 << 20
+	// applyBatch is the most events the applier commits at once; it
+	// commits when a quarter of that is waiting, or after applyDelay.
+	applyBatch = 20_000
+	applyDelay = 200 * time.Millisecond
+	// readBatch is how many events a read takes per transaction.
+	readBatch = 1024
 )
 
 // Options configures Open.
@@ -59,56 +67,82 @@ type Options struct {
 	LockTimeout time.Duration
 }
 
-// Store is the embedded event store: one bbolt file in a data directory.
-// It is safe for concurrent use. Appends are queued to one writer
-// goroutine which commits everything queued so far in one transaction and
-// one round of fsyncs (group commit), so many concurrent writers share the
-// cost of durability.
+// Store is the embedded event store: a write-ahead log and one bbolt file
+// in a data directory. It is safe for concurrent use.
+//
+// Appends are queued to one writer goroutine, which checks everything
+// queued so far against the current state, writes it to the write-ahead
+// log with one write and one fdatasync (group commit), and acknowledges.
+// An applier goroutine then commits those events, with their indexes, to
+// ledger.db in large transactions, after which their log segments are
+// deleted. Until then they are served from memory, so a read always sees
+// every acknowledged event.
 type Store struct {
 	db    *bbolt.DB
+	dir   string
 	path  string
 	clock func() time.Time
+	wal   *wal
 
-	mu     sync.RWMutex // guards closed against sends on reqs
-	closed bool
-	reqs   chan *writeReq
-	done   chan struct{} // closed when Close starts
-	idle   chan struct{} // closed when the writer has finished
+	// submitMu guards closed against sends on reqs.
+	submitMu sync.RWMutex
+	closed   bool
+	reqs     chan *writeReq
+	done     chan struct{} // closed when Close starts
+	idle     chan struct{} // closed when the writer has finished
 
-	notifyMu sync.Mutex
-	notify   chan struct{} // closed and replaced after every commit
+	// mu guards the in-memory state shared by the writer, the applier
+	// and readers.
+	mu      sync.Mutex
+	streams map[string]uint64 // every stream's last revision
+	mem     *memtable         // events after applied
+	applied eventstore.Position
+	space   *sync.Cond // signalled after every attempt of the applier
+	// applyErr is the applier's last failure, cleared by its next success.
+	applyErr error
+	// flushWanted asks the applier to commit without waiting.
+	flushWanted bool
+
 	head     atomic.Uint64
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed and replaced after every group commit
 
-	lastTime int64 // newest recorded time (Unix ns); writer goroutine only
+	lastTime int64  // newest recorded time (Unix ns); writer goroutine only
+	frameBuf []byte // the writer's buffer for a group's frames
 
-	commits, committed atomic.Uint64 // transactions and events committed
-}
+	applierDone chan struct{}
+	kick        chan struct{} // wakes the applier
 
-// Stats counts the writer's work since Open.
-type Stats struct {
-	// Commits is the number of write transactions committed; Events the
-	// number of events they held. Events/Commits is the mean group size.
-	Commits, Events uint64
-	// PageWrites and WriteTime are bbolt's own counts of page writes and
-	// the time spent writing them (not syncing).
-	PageWrites int64
-	WriteTime  time.Duration
-}
-
-// Stats returns the writer's counters.
-func (s *Store) Stats() Stats {
-	bs := s.db.Stats()
-	return Stats{
-		Commits: s.commits.Load(), Events: s.committed.Load(),
-		PageWrites: bs.TxStats.GetWrite(), WriteTime: bs.TxStats.GetWriteTime(),
-	}
+	groups, grouped, applies atomic.Uint64
 }
 
 var _ eventstore.Store = (*Store)(nil)
 
+// Stats counts the store's work since Open.
+type Stats struct {
+	// Groups is the number of group commits to the write-ahead log and
+	// Events the number of events they held: Events/Groups is the mean
+	// group size, and Groups the number of fdatasyncs.
+	Groups, Events uint64
+	// Applies is the number of ledger.db transactions of the applier.
+	Applies uint64
+	// Pending is the number of events not yet in ledger.db.
+	Pending int
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	pending := len(s.mem.entries)
+	s.mu.Unlock()
+	return Stats{Groups: s.groups.Load(), Events: s.grouped.Load(), Applies: s.applies.Load(), Pending: pending}
+}
+
 // Open opens (creating if needed) the ledger in dir. It fails with an
 // eventstore.ErrInUse error when another process has the directory open,
-// and with an eventstore.ErrCorrupt error when the file is damaged.
+// and with an eventstore.ErrCorrupt error when ledger.db or the
+// write-ahead log is damaged. Events acknowledged before a crash are
+// recovered from the write-ahead log.
 func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
@@ -131,14 +165,19 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	s := &Store{
-		db:     db,
-		path:   path,
-		clock:  opts.Clock,
-		reqs:   make(chan *writeReq, 1024),
-		done:   make(chan struct{}),
-		idle:   make(chan struct{}),
-		notify: make(chan struct{}),
+		db:          db,
+		dir:         dir,
+		path:        path,
+		clock:       opts.Clock,
+		reqs:        make(chan *writeReq, 1024),
+		done:        make(chan struct{}),
+		idle:        make(chan struct{}),
+		notify:      make(chan struct{}),
+		streams:     make(map[string]uint64),
+		applierDone: make(chan struct{}),
+		kick:        make(chan struct{}, 1),
 	}
+	s.space = sync.NewCond(&s.mu)
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -146,7 +185,13 @@ func Open(dir string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if err := s.recover(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	go s.writeLoop()
+	go s.applyLoop()
+	s.wake()
 	return s, nil
 }
 
@@ -214,9 +259,10 @@ func checkFileSize(path string) error {
 	return nil
 }
 
-// init creates the buckets of a new file, or checks an existing one: the
-// format, that the file holds every page its header claims, and that the
-// recorded head is the last event of the log and decodes.
+// init creates the buckets of a new file, or checks an existing one (its
+// format, that the file holds every page its header claims, that the
+// recorded head is the last event of the log and verifies) and loads the
+// streams' last revisions.
 func (s *Store) init() error {
 	info, err := os.Stat(s.path)
 	if err != nil {
@@ -234,7 +280,9 @@ func (s *Store) init() error {
 		return err
 	}
 	if fresh {
-		return s.create()
+		if err := s.create(); err != nil {
+			return err
+		}
 	}
 	return s.view(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -264,9 +312,12 @@ func (s *Store) init() error {
 				return err
 			}
 		}
-		s.head.Store(head)
+		s.applied = eventstore.Position(head)
 		s.lastTime = int64(u64(meta.Get(keyTime)))
-		return nil
+		return tx.Bucket(bucketStreams).ForEach(func(k, v []byte) error {
+			s.streams[string(k)] = u64(v)
+			return nil
+		})
 	})
 }
 
@@ -285,28 +336,74 @@ func (s *Store) create() error {
 	})
 }
 
+// recover opens the write-ahead log and puts the events it holds beyond
+// ledger.db's head back in memory, for the applier to commit.
+func (s *Store) recover() error {
+	w, frames, err := openWAL(s.dir, s.applied)
+	if err != nil {
+		return err
+	}
+	s.wal = w
+	s.mem = newMemtable(s.applied + 1)
+	for _, f := range frames {
+		e, err := decodeRecord(f.pos, f.record)
+		if err != nil {
+			_ = w.close()
+			return fmt.Errorf("write-ahead log: %w", err)
+		}
+		last, exists := s.streams[e.Stream]
+		if want := nextRevision(last, exists); e.Revision != want {
+			_ = w.close()
+			return fmt.Errorf("%w: write-ahead log has %q revision %d at position %d, but the stream's next revision is %d", eventstore.ErrCorrupt, e.Stream, e.Revision, f.pos, want)
+		}
+		s.streams[e.Stream] = e.Revision
+		s.mem.add(memEntry{stream: e.Stream, rev: e.Revision, id: e.ID, rec: f.record})
+		s.lastTime = max(s.lastTime, e.RecordedAt.UnixNano())
+	}
+	s.head.Store(uint64(s.applied) + uint64(len(frames)))
+	return nil
+}
+
+func nextRevision(last uint64, exists bool) uint64 {
+	if exists {
+		return last + 1
+	}
+	return 0
+}
+
 // Path returns the ledger file's path.
 func (s *Store) Path() string { return s.path }
 
-// Close stops the writer after it has committed what was queued, ends
-// running subscriptions with eventstore.ErrClosed and closes the file.
-// Close is safe to call more than once.
+// Close stops the writer after it has written what was queued, lets the
+// applier commit everything to ledger.db, ends running subscriptions with
+// eventstore.ErrClosed and closes the files. Close is safe to call more
+// than once.
 func (s *Store) Close() error {
-	s.mu.Lock()
+	s.submitMu.Lock()
 	if s.closed {
-		s.mu.Unlock()
-		<-s.idle
+		s.submitMu.Unlock()
+		<-s.applierDone
 		return nil
 	}
 	s.closed = true
 	close(s.reqs)
 	close(s.done)
-	s.mu.Unlock()
+	s.submitMu.Unlock()
 	<-s.idle
-	return s.db.Close()
+	s.wake()
+	<-s.applierDone
+	s.mu.Lock()
+	applyErr := s.applyErr
+	s.mu.Unlock()
+	werr := s.wal.close()
+	if applyErr == nil && werr == nil {
+		// Everything is in ledger.db: the log is no longer needed.
+		werr = s.wal.removeAll()
+	}
+	return errors.Join(applyErr, werr, s.db.Close())
 }
 
-// Head returns the position of the last committed event.
+// Head returns the position of the last acknowledged event.
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -314,7 +411,7 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	return eventstore.Position(s.head.Load()), nil
 }
 
-// changed returns a channel that is closed after the next commit.
+// changed returns a channel that is closed after the next group commit.
 func (s *Store) changed() <-chan struct{} {
 	s.notifyMu.Lock()
 	defer s.notifyMu.Unlock()
@@ -345,390 +442,6 @@ func (s *Store) view(fn func(tx *bbolt.Tx) error) (err error) {
 	return err
 }
 
-// ReadStream returns the events of one stream; see eventstore.Store.
-func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) iter.Seq2[eventstore.Event, error] {
-	return func(yield func(eventstore.Event, error) bool) {
-		if err := eventstore.ValidateStreamName(stream); err != nil {
-			yield(eventstore.Event{}, err)
-			return
-		}
-		backwards := opts.Direction == eventstore.Backwards
-		next, remaining := opts.From, opts.Limit
-		first := true
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(eventstore.Event{}, err)
-				return
-			}
-			n := uint64(readBatch)
-			if remaining > 0 && remaining < n {
-				n = remaining
-			}
-			var batch []eventstore.Event
-			var exhausted bool
-			err := s.view(func(tx *bbolt.Tx) error {
-				last := tx.Bucket(bucketStreams).Get([]byte(stream))
-				if last == nil {
-					return eventstore.ErrStreamNotFound
-				}
-				if first && backwards && (opts.FromEnd || next > u64(last)) {
-					next = u64(last)
-				}
-				var err error
-				batch, exhausted, err = readStreamBatch(tx, stream, next, backwards, n)
-				return err
-			})
-			if errors.Is(err, eventstore.ErrStreamNotFound) {
-				err = fmt.Errorf("%w: %q", eventstore.ErrStreamNotFound, stream)
-			}
-			if err != nil {
-				yield(eventstore.Event{}, err)
-				return
-			}
-			first = false
-			for _, e := range batch {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			if remaining > 0 {
-				remaining -= uint64(len(batch))
-				if remaining == 0 {
-					return
-				}
-			}
-			if exhausted || len(batch) == 0 {
-				return
-			}
-			last := batch[len(batch)-1].Revision
-			if backwards {
-				if last == 0 {
-					return
-				}
-				next = last - 1
-			} else {
-				next = last + 1
-			}
-		}
-	}
-}
-
-// readStreamBatch reads up to n events of stream starting at revision from.
-// exhausted reports that the stream has no more events in that direction.
-func readStreamBatch(tx *bbolt.Tx, stream string, from uint64, backwards bool, n uint64) ([]eventstore.Event, bool, error) {
-	prefix := append([]byte(stream), 0)
-	c := tx.Bucket(bucketRevs).Cursor()
-	log := tx.Bucket(bucketLog)
-	k, v := c.Seek(revKey(stream, from))
-	if backwards && (k == nil || !bytes.Equal(k, revKey(stream, from))) {
-		k, v = c.Prev()
-	}
-	out := make([]eventstore.Event, 0, min(n, readBatch))
-	for ; k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = step(c, backwards) {
-		if uint64(len(out)) == n {
-			return out, false, nil
-		}
-		pos := eventstore.Position(u64(v))
-		rec := log.Get(v)
-		if rec == nil {
-			return nil, false, fmt.Errorf("%w: stream %q revision %d points at position %d, which is missing", eventstore.ErrCorrupt, stream, u64(k[len(prefix):]), pos)
-		}
-		e, err := decodeRecord(pos, rec)
-		if err != nil {
-			return nil, false, err
-		}
-		if e.Stream != stream || e.Revision != u64(k[len(prefix):]) {
-			return nil, false, fmt.Errorf("%w: stream index %q revision %d points at position %d, which holds %q revision %d", eventstore.ErrCorrupt, stream, u64(k[len(prefix):]), pos, e.Stream, e.Revision)
-		}
-		out = append(out, e)
-	}
-	return out, true, nil
-}
-
-func step(c *bbolt.Cursor, backwards bool) ([]byte, []byte) {
-	if backwards {
-		return c.Prev()
-	}
-	return c.Next()
-}
-
-// ReadAll returns the global log; see eventstore.Store.
-func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) iter.Seq2[eventstore.Event, error] {
-	return func(yield func(eventstore.Event, error) bool) {
-		backwards := opts.Direction == eventstore.Backwards
-		next, remaining := opts.From, opts.Limit
-		if !backwards && next < eventstore.Start {
-			next = eventstore.Start
-		}
-		if backwards && (opts.FromEnd || uint64(next) > s.head.Load()) {
-			next = eventstore.Position(s.head.Load())
-		}
-		for {
-			if backwards && next == 0 {
-				return
-			}
-			if err := ctx.Err(); err != nil {
-				yield(eventstore.Event{}, err)
-				return
-			}
-			n := uint64(readBatch)
-			if remaining > 0 && remaining < n {
-				n = remaining
-			}
-			batch, err := s.readLog(next, backwards, n)
-			if err != nil {
-				yield(eventstore.Event{}, err)
-				return
-			}
-			for _, e := range batch {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			if remaining > 0 {
-				remaining -= uint64(len(batch))
-				if remaining == 0 {
-					return
-				}
-			}
-			if uint64(len(batch)) < n {
-				return
-			}
-			if backwards {
-				next = batch[len(batch)-1].Position - 1
-			} else {
-				next = batch[len(batch)-1].Position + 1
-			}
-		}
-	}
-}
-
-// readLog reads up to n events of the log from position from.
-func (s *Store) readLog(from eventstore.Position, backwards bool, n uint64) ([]eventstore.Event, error) {
-	var out []eventstore.Event
-	err := s.view(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketLog).Cursor()
-		k, v := c.Seek(be64(uint64(from)))
-		if backwards && (k == nil || u64(k) != uint64(from)) {
-			k, v = c.Prev()
-		}
-		out = make([]eventstore.Event, 0, min(n, readBatch))
-		for ; k != nil && uint64(len(out)) < n; k, v = step(c, backwards) {
-			e, err := decodeRecord(eventstore.Position(u64(k)), v)
-			if err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// Subscribe delivers the log from position from, then live; see
-// eventstore.Store. A subscriber never falls behind in a way that loses
-// events: whatever it has not read yet is read from the file when it asks.
-func (s *Store) Subscribe(ctx context.Context, from eventstore.Position) iter.Seq2[eventstore.Message, error] {
-	return func(yield func(eventstore.Message, error) bool) {
-		next := max(from, eventstore.Start)
-		caughtUp := false
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.done:
-				yield(eventstore.Message{}, eventstore.ErrClosed)
-				return
-			default:
-			}
-			// Take the change signal before reading, so that a commit
-			// between the read and the wait is not missed.
-			changed := s.changed()
-			batch, err := s.readLog(next, false, readBatch)
-			if err != nil {
-				yield(eventstore.Message{}, err)
-				return
-			}
-			for _, e := range batch {
-				if !yield(eventstore.Message{Event: e}, nil) {
-					return
-				}
-				next = e.Position + 1
-			}
-			if len(batch) == readBatch {
-				continue
-			}
-			if !caughtUp {
-				caughtUp = true
-				if !yield(eventstore.Message{CaughtUp: true}, nil) {
-					return
-				}
-			}
-			select {
-			case <-changed:
-			case <-ctx.Done():
-				return
-			case <-s.done:
-				yield(eventstore.Message{}, eventstore.ErrClosed)
-				return
-			}
-		}
-	}
-}
-
-// Append writes events to a stream; see eventstore.Store. It returns after
-// the transaction holding them has been committed and synced to disk.
-func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	prepared, err := eventstore.PrepareAppend(stream, events)
-	if err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	r := &writeReq{ctx: ctx, stream: stream, expected: expected, events: prepared, done: make(chan struct{})}
-	for i := range prepared {
-		r.size += len(prepared[i].Payload)
-	}
-	if err := s.submit(ctx, r); err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	return r.result, r.err
-}
-
-// Import writes already-recorded events; see eventstore.Store.
-func (s *Store) Import(ctx context.Context, events []eventstore.Event) error {
-	if len(events) == 0 {
-		return nil
-	}
-	r := &writeReq{ctx: ctx, imported: make([]eventstore.Event, len(events)), done: make(chan struct{})}
-	for i := range events {
-		if err := eventstore.ValidateImported(&events[i]); err != nil {
-			return err
-		}
-		r.imported[i] = events[i]
-		r.size += len(events[i].Payload)
-	}
-	if err := s.submit(ctx, r); err != nil {
-		return err
-	}
-	return r.err
-}
-
-func (s *Store) submit(ctx context.Context, r *writeReq) error {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return eventstore.ErrClosed
-	}
-	select {
-	case s.reqs <- r:
-		s.mu.RUnlock()
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
-	}
-	select {
-	case <-r.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// writeReq is one append or import waiting for the writer.
-type writeReq struct {
-	ctx      context.Context
-	stream   string
-	expected eventstore.ExpectedRevision
-	events   []eventstore.EventData
-	imported []eventstore.Event
-	size     int
-
-	result eventstore.AppendResult
-	err    error
-	done   chan struct{}
-}
-
-// writeLoop is the single writer: it takes every request queued so far and
-// commits them in one transaction.
-func (s *Store) writeLoop() {
-	defer close(s.idle)
-	var group []*writeReq
-	for r := range s.reqs {
-		group = append(group[:0], r)
-		size := r.size
-	drain:
-		for len(group) < maxGroupRequests && size < maxGroupBytes {
-			select {
-			case r, ok := <-s.reqs:
-				if !ok {
-					break drain
-				}
-				group = append(group, r)
-				size += r.size
-			default:
-				break drain
-			}
-		}
-		s.commit(group)
-	}
-}
-
-// commit applies a group of requests in one transaction. Each request
-// either writes all its events or none: every check runs before its first
-// write. If the commit itself fails, no request of the group was written
-// and each gets an ErrUnavailable error.
-func (s *Store) commit(group []*writeReq) {
-	live := make([]*writeReq, 0, len(group))
-	for _, r := range group {
-		if err := r.ctx.Err(); err != nil {
-			r.err = err
-			close(r.done)
-			continue
-		}
-		live = append(live, r)
-	}
-	if len(live) == 0 {
-		return
-	}
-	var w *txWriter
-	err := s.update(func(tx *bbolt.Tx) error {
-		var err error
-		w, err = newTxWriter(tx, s.lastTime)
-		if err != nil {
-			return err
-		}
-		for _, r := range live {
-			if r.imported != nil {
-				r.err = w.importEvents(r.imported)
-			} else {
-				r.result, r.err = w.append(r.stream, r.expected, r.events, s.clock())
-			}
-			if errors.Is(r.err, errStorage) {
-				return r.err
-			}
-		}
-		return w.finish()
-	})
-	if err != nil {
-		if !errors.Is(err, eventstore.ErrCorrupt) {
-			err = fmt.Errorf("%w: commit to %s failed, nothing of this append was written: %v", eventstore.ErrUnavailable, s.path, err)
-		}
-		for _, r := range live {
-			r.result, r.err = eventstore.AppendResult{}, err
-		}
-	} else {
-		s.lastTime = w.lastTime
-		s.commits.Add(1)
-		s.committed.Add(w.head - s.head.Load())
-		if w.head != s.head.Load() {
-			s.head.Store(w.head)
-			s.broadcast()
-		}
-	}
-	for _, r := range live {
-		close(r.done)
-	}
-}
-
 // update runs fn in a write transaction, turning a panic inside bbolt into
 // an ErrCorrupt error (bbolt rolls the transaction back).
 func (s *Store) update(fn func(tx *bbolt.Tx) error) (err error) {
@@ -740,8 +453,6 @@ func (s *Store) update(fn func(tx *bbolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	return s.db.Update(fn)
 }
-
-func hashOf(b []byte) eventstore.Hash { return sha256.Sum256(b) }
 
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 

@@ -155,6 +155,7 @@ func TestCrashSafety(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
 		}
+		recovered := s.Stats().Pending
 		rep, err := s.Verify(context.Background())
 		if err != nil {
 			t.Fatalf("round %d: verify after SIGKILL: %v", round, err)
@@ -177,7 +178,7 @@ func TestCrashSafety(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("round %d: killed after %d acks; ledger verified: %d events in %d streams", round, len(acks), rep.Events, rep.Streams)
+		t.Logf("round %d: killed after %d acks; %d events recovered from the write-ahead log; ledger verified: %d events in %d streams", round, len(acks), recovered, rep.Events, rep.Streams)
 	}
 	if len(acked) == 0 {
 		t.Fatalf("the child acknowledged nothing in %d rounds", rounds)

@@ -28,16 +28,6 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// encodeRecord returns the stored form of an event. The canonical bytes are
-// computed once and give both the content hash and the record body.
-func encodeRecord(stream string, d *eventstore.EventData, revision uint64, recordedAt time.Time) ([]byte, eventstore.Hash) {
-	b := make([]byte, recordHeaderSize, recordHeaderSize+eventstore.CanonicalSize(stream, d))
-	b = eventstore.AppendCanonical(b, stream, d)
-	h := hashOf(b[recordHeaderSize:])
-	fillHeader(b, revision, recordedAt, h)
-	return b, h
-}
-
 // encodeImported returns the stored form of an already-recorded event,
 // keeping its recorded time and hash.
 func encodeImported(e *eventstore.Event) []byte {

@@ -23,9 +23,15 @@ type VerifyReport struct {
 // records; and each stream's recorded last revision is its last event. The
 // first problem found is returned as an eventstore.ErrCorrupt error naming
 // the position, stream and event. Appends may run meanwhile; Verify checks
-// the log as it was when it started.
+// the log as it was when it started, after waiting for every event
+// acknowledged so far to reach ledger.db.
 func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
-	head := s.head.Load()
+	if err := s.flush(); err != nil {
+		return VerifyReport{}, err
+	}
+	s.mu.Lock()
+	head := uint64(s.applied)
+	s.mu.Unlock()
 	rep := VerifyReport{Head: eventstore.Position(head)}
 	next := make(map[string]uint64)
 	pos := uint64(1)
