@@ -8,15 +8,15 @@ import (
 
 // Error codes. The HTTP layer maps each to one status in one table.
 const (
-	EINVALID      = "invalid"       // the request is wrong; nothing was written
-	ENOTFOUND     = "not_found"     // no such framework, campaign, unit, item, ...
-	ECONFLICT     = "conflict"      // the state changed or forbids the command
-	EPRECONDITION = "precondition"  // If-Match named a revision that is not current
-	EUNAUTHORIZED = "unauthorized"  // no valid credentials
-	EFORBIDDEN    = "forbidden"     // valid credentials, outside role or scope
-	EUNAVAILABLE  = "unavailable"   // storage cannot take the request now
-	EINTERNAL     = "internal"      // a bug or an unexpected failure
-	ETOOLARGE     = "too_large"     // a body, file or batch over its limit
+	EINVALID      = "invalid"      // the request is wrong; nothing was written
+	ENOTFOUND     = "not_found"    // no such framework, campaign, unit, item, ...
+	ECONFLICT     = "conflict"     // the state changed or forbids the command
+	EPRECONDITION = "precondition" // If-Match named a revision that is not current
+	EUNAUTHORIZED = "unauthorized" // no valid credentials
+	EFORBIDDEN    = "forbidden"    // valid credentials, outside role or scope
+	EUNAVAILABLE  = "unavailable"  // storage cannot take the request now
+	EINTERNAL     = "internal"     // a bug or an unexpected failure
+	ETOOLARGE     = "too_large"    // a body, file or batch over its limit
 	EDEADLINE     = "deadline_passed"
 )
 
