@@ -1,0 +1,261 @@
+package http
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parledger/parledger/domain"
+	"github.com/parledger/parledger/eventstore"
+	"github.com/parledger/parledger/eventstore/blobs"
+	"github.com/parledger/parledger/excel"
+)
+
+// allowedMedia lists the evidence types parledger accepts, by what their
+// bytes say (the client's declared type and file name are ignored).
+var allowedMedia = []struct {
+	magic     []byte
+	mediaType string
+	ext       string
+}{
+	{[]byte("%PDF-"), "application/pdf", "pdf"},
+	{[]byte("\x89PNG\r\n\x1a\n"), "image/png", "png"},
+	{[]byte("\xff\xd8\xff"), "image/jpeg", "jpg"},
+	{[]byte("GIF87a"), "image/gif", "gif"},
+	{[]byte("GIF89a"), "image/gif", "gif"},
+	{[]byte("PK\x03\x04"), "application/vnd.openxmlformats-officedocument", "zip"},
+	{[]byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), "application/x-ole-storage", "doc"},
+}
+
+// sniffBytes names the media type of content from its first bytes, or
+// fails with 415 when it is not an allowed kind.
+func sniffBytes(head []byte) (string, string, error) {
+	for _, m := range allowedMedia {
+		if bytes.HasPrefix(head, m.magic) {
+			return m.mediaType, m.ext, nil
+		}
+	}
+	if len(head) >= 12 && string(head[:4]) == "RIFF" && string(head[8:12]) == "WEBP" {
+		return "image/webp", "webp", nil
+	}
+	return "", "", &domain.Error{Code: eUnsupported, Message: "Evidence must be a PDF, an image (PNG, JPEG, GIF, WebP) or an office document; this file is " + http.DetectContentType(head) + "."}
+}
+
+// sniff reads the start of r, names its type, and rewinds it.
+func sniff(r io.ReadSeeker) (string, error) {
+	head := make([]byte, 512)
+	n, err := io.ReadFull(r, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	mt, _, err := sniffBytes(head[:n])
+	if err != nil {
+		return "", err
+	}
+	_, err = r.Seek(0, io.SeekStart)
+	return mt, err
+}
+
+// blobProblem explains a blob store error to a client.
+func blobProblem(err error) string {
+	switch {
+	case errors.Is(err, blobs.ErrNotFound):
+		return "no file with this hash is stored"
+	case errors.Is(err, blobs.ErrBlobCorrupt):
+		return "the stored file no longer matches its hash"
+	}
+	return "the file store cannot be read"
+}
+
+// putBlob stores an uploaded file after checking its kind.
+func (s *Server) putBlob(r *http.Request, part io.Reader) (blobs.Blob, string, error) {
+	head := make([]byte, 512)
+	n, err := io.ReadFull(part, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return blobs.Blob{}, "", domain.Errorf(domain.EINVALID, "The upload could not be read: %v.", err)
+	}
+	mt, _, err := sniffBytes(head[:n])
+	if err != nil {
+		return blobs.Blob{}, "", err
+	}
+	b, err := s.Blobs.Put(r.Context(), io.MultiReader(bytes.NewReader(head[:n]), part))
+	switch {
+	case errors.Is(err, blobs.ErrTooLarge):
+		return blobs.Blob{}, "", domain.Errorf(domain.ETOOLARGE, "The file is larger than %d MiB.", s.Blobs.MaxSize()>>20)
+	case errors.Is(err, eventstore.ErrInvalid):
+		return blobs.Blob{}, "", domain.Errorf(domain.EINVALID, "The file is empty.")
+	case errors.Is(err, eventstore.ErrUnavailable):
+		return blobs.Blob{}, "", &domain.Error{Code: domain.EUNAVAILABLE, Message: "The file store cannot take files now; nothing was recorded."}
+	case err != nil:
+		return blobs.Blob{}, "", err
+	}
+	return b, mt, nil
+}
+
+// attachEvidence takes either a multipart upload (fields item, title,
+// documentNumber and a file part "file") or JSON naming an uploaded blob
+// ({"item", "sha256", "title", "documentNumber"}), and attaches the
+// evidence to the item.
+func (s *Server) attachEvidence(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
+	var item string
+	var ev domain.Evidence
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case "multipart/form-data":
+		r.Body = http.MaxBytesReader(w, r.Body, s.Blobs.MaxSize()+1<<20)
+		mr := multipart.NewReader(r.Body, params["boundary"])
+		fields := map[string]string{}
+		var stored bool
+		for {
+			part, err := mr.NextPart()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				return domain.Errorf(domain.ETOOLARGE, "The upload is larger than %d MiB.", s.Blobs.MaxSize()>>20)
+			}
+			if err != nil {
+				return domain.Errorf(domain.EINVALID, "The multipart body is not valid: %v.", err)
+			}
+			name := part.FormName()
+			if name == "file" {
+				if stored {
+					return domain.Invalid("Send one file per request.", domain.FieldError{Field: "file", Detail: "more than one file"})
+				}
+				b, mediaType, err := s.putBlob(r, part)
+				if err != nil {
+					return err
+				}
+				ev.SHA256, ev.Size, ev.MediaType, stored = b.Hash.String(), b.Size, mediaType, true
+				continue
+			}
+			if name != "item" && name != "title" && name != "documentNumber" {
+				return domain.Invalid("The upload has a field this request does not take.", domain.FieldError{Field: name, Detail: "unknown field"})
+			}
+			v, err := io.ReadAll(io.LimitReader(part, 4097))
+			if err != nil || len(v) > 4096 {
+				return domain.Invalid("A form field is too long.", domain.FieldError{Field: name, Detail: "at most 4096 bytes"})
+			}
+			fields[name] = string(v)
+		}
+		if !stored {
+			return domain.Invalid("The upload has no file.", domain.FieldError{Field: "file", Detail: "is required"})
+		}
+		item, ev.Title, ev.DocumentNumber = fields["item"], fields["title"], fields["documentNumber"]
+	default:
+		var body struct {
+			Item string `json:"item"`
+			EvidenceRef
+		}
+		if err := decodeJSON(w, r, &body); err != nil {
+			return err
+		}
+		var err error
+		if ev, err = s.evidence(r.Context(), "", body.EvidenceRef); err != nil {
+			return err
+		}
+		item = body.Item
+	}
+	return s.assess(w, r, p, func(a *domain.Assessment, x domain.Context) ([]domain.Decision, error) {
+		return a.DecideAttachEvidence(x, item, ev)
+	})
+}
+
+func (s *Server) withdrawEvidence(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
+	item := r.URL.Query().Get("item")
+	if item == "" {
+		return domain.Invalid("Name the item.", domain.FieldError{Field: "item", Detail: "query parameter is required"})
+	}
+	sha := strings.ToLower(vars(r, "sha256"))
+	reason := r.URL.Query().Get("reason")
+	return s.assess(w, r, p, func(a *domain.Assessment, x domain.Context) ([]domain.Decision, error) {
+		return a.DecideWithdrawEvidence(x, item, sha, reason)
+	})
+}
+
+// downloadEvidence serves a stored file, checked against its hash, as an
+// attachment named by its hash.
+func (s *Server) downloadEvidence(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
+	h, err := eventstore.ParseHash(strings.ToLower(vars(r, "sha256")))
+	if err != nil {
+		return domain.Errorf(domain.ENOTFOUND, "No evidence %q.", vars(r, "sha256"))
+	}
+	rd, err := s.Blobs.Open(r.Context(), h)
+	switch {
+	case errors.Is(err, blobs.ErrNotFound):
+		return domain.Errorf(domain.ENOTFOUND, "No evidence %s.", h)
+	case errors.Is(err, blobs.ErrBlobCorrupt):
+		return &domain.Error{Code: domain.EINTERNAL, Message: "The stored file no longer matches its hash."}
+	case err != nil:
+		return err
+	}
+	defer rd.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(rd, head)
+	mt, ext, err := sniffBytes(head[:n])
+	if err != nil {
+		mt, ext = "application/octet-stream", "bin"
+	}
+	if _, err := rd.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", mt)
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.%s"`, h, ext))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("ETag", `"`+h.String()+`"`)
+	w.Header().Set("Content-Length", strconv.FormatInt(rd.Size, 10))
+	http.ServeContent(w, r, "", time.Time{}, rd)
+	return nil
+}
+
+// registerFramework takes a framework as JSON, or as a CSV or XLSX sheet
+// in the officials' layout with the framework's id, version, title, block
+// and decision as query parameters.
+func (s *Server) registerFramework(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	body := http.MaxBytesReader(w, r.Body, MaxFrameworkUpload)
+	var f *domain.Framework
+	var err error
+	switch mt {
+	case "application/json", "":
+		f, err = domain.ParseFrameworkJSON(body)
+	case "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+		q := r.URL.Query()
+		meta := domain.FrameworkMeta{ID: q.Get("id"), Title: q.Get("title"), Block: domain.Block(q.Get("block")), Decision: q.Get("decision"), Notes: q.Get("notes"), Illustrative: q.Get("illustrative") == "true"}
+		if meta.Version, err = strconv.Atoi(q.Get("version")); err != nil {
+			return domain.Invalid("Name the framework's version.", domain.FieldError{Field: "version", Detail: "query parameter must be a number"})
+		}
+		if mt == "text/csv" {
+			f, err = domain.ParseFrameworkCSV(meta, body)
+		} else {
+			f, err = excel.ReadFrameworkSheet(meta, body)
+		}
+	default:
+		return &domain.Error{Code: eUnsupported, Message: "Send the framework as application/json, text/csv or an XLSX sheet."}
+	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return domain.Errorf(domain.ETOOLARGE, "The framework is larger than %d MiB.", MaxFrameworkUpload>>20)
+	}
+	if err != nil {
+		return err
+	}
+	req, err := request(r, p)
+	if err != nil {
+		return err
+	}
+	res, err := s.Service.RegisterFramework(r.Context(), req, f)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/frameworks/"+f.ID+"?version="+strconv.Itoa(f.Version))
+	return s.written(w, r, res)
+}

@@ -1,0 +1,303 @@
+// Package http serves parledger's JSON API under /api/v1, the health and
+// readiness probes and Prometheus metrics. It wraps net/http and
+// gorilla/mux so that cmd/ never has to.
+package http
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/parledger/parledger/domain"
+	"github.com/parledger/parledger/eventstore/blobs"
+	"github.com/parledger/parledger/ledger"
+	"github.com/parledger/parledger/projections"
+)
+
+// Limits of requests.
+const (
+	// MaxBodySize caps a JSON request body.
+	MaxBodySize = 1 << 20
+	// MaxFrameworkUpload caps an uploaded framework sheet.
+	MaxFrameworkUpload = 10 << 20
+	// MaxHeaderBytes caps request headers.
+	MaxHeaderBytes = 32 << 10
+	// MaxKeyLen caps Idempotency-Key and X-Request-ID.
+	MaxKeyLen = 200
+)
+
+// Server is parledger's HTTP server. Set its fields, then call Open.
+type Server struct {
+	ln     net.Listener
+	server *http.Server
+	router *mux.Router
+
+	// Addr is the address to listen on, e.g. ":8080" or "127.0.0.1:0".
+	Addr string
+
+	Service *ledger.Service
+	Blobs   *blobs.Store
+	Board   *projections.Scoreboard
+	Tokens  *projections.Tokens
+	Runner  *projections.Runner
+	Metrics *Metrics
+	Logger  *slog.Logger
+	// WriteWait bounds how long a write waits for the projections to show
+	// it before answering (read-your-writes).
+	WriteWait time.Duration
+}
+
+// NewServer returns a server with its routes; the caller sets the
+// dependencies before Open.
+func NewServer() *Server {
+	s := &Server{router: mux.NewRouter(), Logger: slog.Default(), WriteWait: 5 * time.Second}
+	s.routes()
+	return s
+}
+
+// Open listens on Addr and serves in the background.
+func (s *Server) Open() error {
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.Addr, err)
+	}
+	s.ln = ln
+	s.server = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Logger.Error("http server", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Close stops accepting requests and waits for those in flight until ctx
+// ends.
+func (s *Server) Close(ctx context.Context) error {
+	if s.server == nil {
+		return nil
+	}
+	return s.server.Shutdown(ctx)
+}
+
+// URL returns the server's base URL, e.g. "http://127.0.0.1:34567".
+func (s *Server) URL() string {
+	if s.ln == nil {
+		return ""
+	}
+	addr := s.ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return fmt.Sprintf("http://%s", net.JoinHostPort(host, strconv.Itoa(addr.Port)))
+}
+
+// Handler returns the server's handler with its middleware.
+func (s *Server) Handler() http.Handler {
+	return s.instrument(s.recoverPanics(s.router))
+}
+
+// recoverPanics turns a panic in a handler into a 500, logged, so one bad
+// request cannot take the server down.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.Error(w, r, fmt.Errorf("panic: %v", p))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusOf maps error codes to HTTP statuses, in one table.
+var statusOf = map[string]int{
+	domain.EINVALID:      http.StatusBadRequest,
+	domain.ENOTFOUND:     http.StatusNotFound,
+	domain.ECONFLICT:     http.StatusConflict,
+	domain.EPRECONDITION: http.StatusPreconditionFailed,
+	domain.EUNAUTHORIZED: http.StatusUnauthorized,
+	domain.EFORBIDDEN:    http.StatusForbidden,
+	domain.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	domain.EINTERNAL:     http.StatusInternalServerError,
+	domain.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	domain.EDEADLINE:     http.StatusConflict,
+	eUnsupported:         http.StatusUnsupportedMediaType,
+	eMethod:              http.StatusMethodNotAllowed,
+}
+
+// Codes used only by the HTTP layer.
+const (
+	eUnsupported = "unsupported_media_type"
+	eMethod      = "method_not_allowed"
+)
+
+// Problem is an RFC 9457 problem details body.
+type Problem struct {
+	Type     string              `json:"type"`
+	Title    string              `json:"title"`
+	Status   int                 `json:"status"`
+	Detail   string              `json:"detail"`
+	Instance string              `json:"instance,omitempty"`
+	Code     string              `json:"code"`
+	Errors   []domain.FieldError `json:"errors,omitempty"`
+}
+
+// Error writes err as application/problem+json. Only internal errors are
+// logged; their details never reach the client.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	code := domain.ErrorCode(err)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		code = domain.EUNAVAILABLE
+		err = &domain.Error{Code: code, Message: "The request was cancelled or timed out; nothing was recorded unless a retry with the same Idempotency-Key says so."}
+	}
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	p := Problem{
+		Type: "urn:parledger:problem:" + code, Title: http.StatusText(status), Status: status,
+		Detail: domain.ErrorMessage(err), Instance: r.URL.Path, Code: code,
+	}
+	var de *domain.Error
+	if errors.As(err, &de) {
+		p.Errors = de.Fields
+	}
+	if code == domain.EINTERNAL {
+		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="parledger"`)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "2")
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// writeJSON writes v as JSON with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, "encoding failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// decodeJSON reads a request body into v strictly: a JSON object of at
+// most MaxBodySize bytes, no unknown fields, right types, one value. Its
+// errors say exactly what is wrong.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return &domain.Error{Code: eUnsupported, Message: fmt.Sprintf("The body must be application/json, not %s.", ct)}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return domain.Errorf(domain.ETOOLARGE, "The body is larger than %d bytes.", MaxBodySize)
+	}
+	if err != nil {
+		return domain.Errorf(domain.EINVALID, "The body could not be read: %v.", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return domain.Invalid("The body is empty; send a JSON object.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err, body)
+	}
+	if dec.More() {
+		return domain.Invalid("The body holds more than one JSON value.")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return domain.Invalid("The body has data after its JSON value.")
+	}
+	return nil
+}
+
+// jsonError explains a decoding error with the field and the place.
+func jsonError(err error, body []byte) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		line, col := position(body, syntax.Offset)
+		return domain.Invalid(fmt.Sprintf("The body is not valid JSON: %v at line %d, column %d.", syntax, line, col))
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "(body)"
+		}
+		return domain.Invalid("A field has the wrong type.", domain.FieldError{Field: field, Detail: fmt.Sprintf("expected %s, got a JSON %s", typeName(typ.Type.String()), typ.Value)})
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return domain.Invalid("The body is not valid JSON: it ends too early.")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return domain.Invalid("The body has a field this request does not take.", domain.FieldError{Field: name, Detail: "unknown field"})
+	}
+	return domain.Invalid(fmt.Sprintf("The body could not be decoded: %s.", strings.TrimPrefix(err.Error(), "json: ")))
+}
+
+func typeName(t string) string {
+	switch {
+	case strings.HasSuffix(t, "decimal.Decimal"):
+		return "a decimal number (e.g. 1.25 or \"1.25\")"
+	case strings.HasPrefix(t, "[]"):
+		return "an array"
+	case t == "string" || strings.HasSuffix(t, "Block") || strings.HasSuffix(t, "Role") || strings.HasSuffix(t, "Phase"):
+		return "a string"
+	case strings.HasPrefix(t, "int") || strings.HasPrefix(t, "uint"):
+		return "an integer"
+	case t == "bool":
+		return "true or false"
+	}
+	return "an object"
+}
+
+func position(b []byte, offset int64) (line, col int) {
+	line, col = 1, 1
+	for i := int64(0); i < offset && i < int64(len(b)); i++ {
+		if b[i] == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+// vars returns a route variable.
+func vars(r *http.Request, name string) string { return mux.Vars(r)[name] }

@@ -1,0 +1,194 @@
+// Package projections builds parledger's read models from the ledger: the
+// scoreboard and rankings of every campaign, the credentials in force, and
+// audit trails. Read models are fed by a subscription to the global log;
+// they rebuild from the log on start and report how far they have read.
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parledger/parledger/domain"
+	"github.com/parledger/parledger/eventstore"
+	"github.com/parledger/parledger/ledger"
+)
+
+// Projection is a read model fed with every event of the log, in order.
+type Projection interface {
+	// Apply folds one event in. It must not fail: a projection ignores
+	// what it does not need.
+	Apply(r domain.Recorded)
+}
+
+// Runner feeds projections from the global log. Create it with
+// NewRunner and start it with Run.
+type Runner struct {
+	store       eventstore.Store
+	projections []Projection
+	log         *slog.Logger
+
+	position    atomic.Uint64
+	caughtUp    atomic.Bool
+	rebuilt     atomic.Int64 // rebuild duration in ns, once caught up
+	drops       atomic.Uint64
+	failed      atomic.Pointer[error]
+	notifyMu    sync.Mutex
+	notify      chan struct{}
+	caughtUpCh  chan struct{}
+	caughtUpSet sync.Once
+}
+
+// NewRunner returns a runner that feeds ps from store.
+func NewRunner(store eventstore.Store, logger *slog.Logger, ps ...Projection) *Runner {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Runner{store: store, projections: ps, log: logger, notify: make(chan struct{}), caughtUpCh: make(chan struct{})}
+}
+
+// Position returns the position of the last event applied (0 before any).
+func (r *Runner) Position() eventstore.Position { return eventstore.Position(r.position.Load()) }
+
+// CaughtUp reports whether the projections have read the whole log once.
+func (r *Runner) CaughtUp() bool { return r.caughtUp.Load() }
+
+// WaitCaughtUp blocks until the projections have caught up or ctx ends.
+func (r *Runner) WaitCaughtUp(ctx context.Context) error {
+	select {
+	case <-r.caughtUpCh:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// RebuildDuration returns how long the first catch-up took (0 before).
+func (r *Runner) RebuildDuration() time.Duration { return time.Duration(r.rebuilt.Load()) }
+
+// Drops counts subscriptions that ended with an error and were resumed.
+func (r *Runner) Drops() uint64 { return r.drops.Load() }
+
+// Err returns the error that stopped the runner, if any.
+func (r *Runner) Err() error {
+	if p := r.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Changed returns a channel closed after the next batch of events is
+// applied.
+func (r *Runner) Changed() <-chan struct{} {
+	r.notifyMu.Lock()
+	defer r.notifyMu.Unlock()
+	return r.notify
+}
+
+func (r *Runner) signal() {
+	r.notifyMu.Lock()
+	close(r.notify)
+	r.notify = make(chan struct{})
+	r.notifyMu.Unlock()
+}
+
+// WaitFor blocks until the projections have applied position pos (for
+// read-your-writes after a command) or ctx ends.
+func (r *Runner) WaitFor(ctx context.Context, pos eventstore.Position) error {
+	for {
+		ch := r.Changed()
+		if r.Position() >= pos {
+			return nil
+		}
+		if err := r.Err(); err != nil {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Run reads the log from the start and then live, applying every event,
+// until ctx ends. A dropped subscription is resumed from the next
+// position with backoff and jitter. An event that cannot be decoded stops
+// the runner (a read model built around it would be wrong); Run then
+// returns the error, also available from Err.
+func (r *Runner) Run(ctx context.Context) error {
+	start := time.Now()
+	backoff := 50 * time.Millisecond
+	for {
+		err := r.follow(ctx, start)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var fatal *decodeError
+		if errors.As(err, &fatal) || errors.Is(err, eventstore.ErrClosed) {
+			r.failed.Store(&err)
+			r.signal()
+			r.log.Error("projections stopped", "err", err, "position", r.Position())
+			return err
+		}
+		r.drops.Add(1)
+		r.log.Warn("subscription dropped; resuming", "err", err, "position", r.Position(), "backoff", backoff)
+		sleep := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(sleep):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+type decodeError struct{ err error }
+
+func (e *decodeError) Error() string { return e.err.Error() }
+func (e *decodeError) Unwrap() error { return e.err }
+
+func (r *Runner) follow(ctx context.Context, start time.Time) error {
+	pending := 0
+	for msg, err := range r.store.Subscribe(ctx, r.Position()+1) {
+		if err != nil {
+			return err
+		}
+		if msg.CaughtUp {
+			if pending > 0 {
+				r.signal()
+				pending = 0
+			}
+			if !r.caughtUp.Load() {
+				r.rebuilt.Store(int64(time.Since(start)))
+				r.caughtUp.Store(true)
+				r.caughtUpSet.Do(func() { close(r.caughtUpCh) })
+				r.log.Info("projections caught up", "position", r.Position(), "took", time.Since(start).Round(time.Millisecond))
+			}
+			continue
+		}
+		rec, err := ledger.Decode(msg.Event)
+		if err != nil {
+			return &decodeError{fmt.Errorf("projections: %w", err)}
+		}
+		for _, p := range r.projections {
+			p.Apply(rec)
+		}
+		r.position.Store(uint64(msg.Event.Position))
+		pending++
+		// Live: tell waiters after every event; while catching up, in batches.
+		if r.caughtUp.Load() || pending >= 1000 {
+			r.signal()
+			pending = 0
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return eventstore.ErrDropped
+}

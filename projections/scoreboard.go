@@ -1,0 +1,275 @@
+package projections
+
+import (
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/parledger/parledger/domain"
+)
+
+// Scoreboard is the live read model of every campaign: its settings,
+// units, and each assessment's scores, and the rankings per block. Scores
+// are recomputed only for assessments that changed, and rankings only
+// when a score did. It is safe for concurrent use.
+type Scoreboard struct {
+	mu         sync.Mutex
+	campaigns  map[string]*campaignView
+	order      []string
+	frameworks map[string][]*domain.Framework // library, by id, oldest version first
+	position   uint64
+}
+
+type campaignView struct {
+	c           *domain.Campaign
+	assessments map[string]*domain.Assessment
+	scores      map[string]domain.Score
+	dirty       map[string]bool
+	version     uint64 // bumped on every change of the campaign or its assessments
+	rankings    *Rankings
+	ranked      uint64 // the version rankings were computed at
+}
+
+// NewScoreboard returns an empty scoreboard.
+func NewScoreboard() *Scoreboard {
+	return &Scoreboard{campaigns: make(map[string]*campaignView), frameworks: make(map[string][]*domain.Framework)}
+}
+
+// Apply folds one event in.
+func (b *Scoreboard) Apply(r domain.Recorded) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.position = r.Position
+	switch e := r.Event.(type) {
+	case *domain.FrameworkRegistered:
+		b.frameworks[e.Framework.ID] = append(b.frameworks[e.Framework.ID], e.Framework)
+		return
+	case *domain.CampaignOpened:
+		v := &campaignView{c: &domain.Campaign{}, assessments: map[string]*domain.Assessment{}, scores: map[string]domain.Score{}, dirty: map[string]bool{}}
+		b.campaigns[e.ID] = v
+		b.order = append(b.order, e.ID)
+		v.c.Apply(r)
+		return
+	}
+	if campaign, unit, ok := domain.ParseAssessmentStream(r.Stream); ok {
+		v := b.campaigns[campaign]
+		if v == nil {
+			return
+		}
+		a := v.assessments[unit]
+		if a == nil {
+			a = domain.NewAssessment(campaign, unit)
+			v.assessments[unit] = a
+		}
+		a.Apply(r)
+		v.dirty[unit] = true
+		v.version++
+		return
+	}
+	if id, ok := strings.CutPrefix(r.Stream, domain.CampaignStreamPrefix); ok {
+		v := b.campaigns[id]
+		if v == nil {
+			return
+		}
+		v.c.Apply(r)
+		switch e := r.Event.(type) {
+		case *domain.FrameworkFrozen:
+			for u := range v.c.Units {
+				v.dirty[u] = true
+			}
+		case *domain.UnitEnrolled:
+			v.dirty[e.Unit.Code] = true
+		}
+		v.version++
+	}
+}
+
+// Position returns the position of the last event applied.
+func (b *Scoreboard) Position() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.position
+}
+
+// CampaignSummary describes a campaign in a list.
+type CampaignSummary struct {
+	ID         string                  `json:"id"`
+	Year       int                     `json:"year"`
+	Title      string                  `json:"title"`
+	Units      int                     `json:"units"`
+	Calendar   domain.Calendar         `json:"calendar"`
+	Published  *domain.ResultsPublished `json:"published,omitempty"`
+	Frameworks map[domain.Block]string `json:"frameworks"`
+}
+
+// Campaigns lists the campaigns in the order they were opened.
+func (b *Scoreboard) Campaigns() []CampaignSummary {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]CampaignSummary, 0, len(b.order))
+	for _, id := range b.order {
+		out = append(out, summary(b.campaigns[id].c))
+	}
+	return out
+}
+
+func summary(c *domain.Campaign) CampaignSummary {
+	s := CampaignSummary{ID: c.ID, Year: c.Year, Title: c.Title, Units: len(c.Units), Calendar: c.Calendar, Published: c.Published, Frameworks: map[domain.Block]string{}}
+	for block, f := range c.Frameworks {
+		s.Frameworks[block] = domain.FrameworkRef{ID: f.ID, Version: f.Version}.String()
+	}
+	return s
+}
+
+// Campaign returns a copy of a campaign's state.
+func (b *Scoreboard) Campaign(id string) (domain.Campaign, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v := b.campaigns[id]
+	if v == nil {
+		return domain.Campaign{}, false
+	}
+	c := *v.c
+	c.UnitOrder = slices.Clone(c.UnitOrder)
+	return c, true
+}
+
+// Published reports whether a campaign's results are published.
+func (b *Scoreboard) Published(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v := b.campaigns[id]
+	return v != nil && v.c.Published != nil
+}
+
+// FrameworkVersions returns the versions of a framework in the library.
+func (b *Scoreboard) FrameworkVersions(id string) []*domain.Framework {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.frameworks[id])
+}
+
+// FrameworkIDs lists the library's framework ids.
+func (b *Scoreboard) FrameworkIDs() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ids := make([]string, 0, len(b.frameworks))
+	for id := range b.frameworks {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// BlockRanking is the ranking of one block.
+type BlockRanking struct {
+	Block     domain.Block      `json:"block"`
+	Framework string            `json:"framework"`
+	Rows      []domain.Standing `json:"rows"`
+}
+
+// Rankings are a campaign's rankings per block at a log position. They
+// are immutable once returned.
+type Rankings struct {
+	Campaign  string                   `json:"campaign"`
+	Title     string                   `json:"title"`
+	Position  uint64                   `json:"position"`
+	Published *domain.ResultsPublished `json:"published,omitempty"`
+	Blocks    []BlockRanking           `json:"blocks"`
+}
+
+// Rankings returns a campaign's current rankings.
+func (b *Scoreboard) Rankings(id string) (*Rankings, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v := b.campaigns[id]
+	if v == nil {
+		return nil, false
+	}
+	if v.rankings != nil && v.ranked == v.version {
+		return v.rankings, true
+	}
+	for unit := range v.dirty {
+		v.refresh(unit)
+	}
+	clear(v.dirty)
+	v.rankings, v.ranked = v.rank(b.position), v.version
+	return v.rankings, true
+}
+
+// refresh recomputes one unit's score.
+func (v *campaignView) refresh(unit string) {
+	f, _, err := v.c.Framework(unit)
+	if err != nil {
+		delete(v.scores, unit)
+		return
+	}
+	a := v.assessments[unit]
+	if a == nil {
+		a = domain.NewAssessment(v.c.ID, unit)
+	}
+	v.scores[unit] = domain.ComputeScore(f, a, v.c.Settings.Rounding)
+}
+
+func (v *campaignView) rank(position uint64) *Rankings {
+	r := &Rankings{Campaign: v.c.ID, Title: v.c.Title, Position: position, Published: v.c.Published}
+	for _, block := range []domain.Block{domain.BlockDepartments, domain.BlockDistricts} {
+		f := v.c.Frameworks[block]
+		if f == nil {
+			continue
+		}
+		br := BlockRanking{Block: block, Framework: domain.FrameworkRef{ID: f.ID, Version: f.Version}.String()}
+		for _, code := range v.c.UnitOrder {
+			u := v.c.Units[code]
+			if u.Block != block {
+				continue
+			}
+			sc, ok := v.scores[code]
+			if !ok {
+				v.refresh(code)
+				sc = v.scores[code]
+			}
+			status := "not-started"
+			if a := v.assessments[code]; a != nil {
+				status = a.Status()
+			}
+			br.Rows = append(br.Rows, domain.Standing{Unit: u, Score: sc, Status: status})
+		}
+		domain.RankBlock(br.Rows, v.c.Settings)
+		r.Blocks = append(r.Blocks, br)
+	}
+	return r
+}
+
+// Standing returns one unit's current standing in its block.
+func (b *Scoreboard) Standing(campaign, unit string) (domain.Standing, bool) {
+	r, ok := b.Rankings(campaign)
+	if !ok {
+		return domain.Standing{}, false
+	}
+	for _, br := range r.Blocks {
+		for _, row := range br.Rows {
+			if row.Unit.Code == unit {
+				return row, true
+			}
+		}
+	}
+	return domain.Standing{}, false
+}
+
+// Unfinished lists a campaign's units whose assessment is not finalized.
+func (b *Scoreboard) Unfinished(campaign string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v := b.campaigns[campaign]
+	if v == nil {
+		return nil
+	}
+	var out []string
+	for _, code := range v.c.UnitOrder {
+		if a := v.assessments[code]; a == nil || !a.Finalized {
+			out = append(out, code)
+		}
+	}
+	return out
+}
