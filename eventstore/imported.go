@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 )
 
@@ -24,14 +23,4 @@ func ValidateImported(e *Event) error {
 		return fmt.Errorf("%w: event %s: no recorded time", ErrInvalidEvent, e.ID)
 	}
 	return e.VerifyHash()
-}
-
-// compactJSON returns b without insignificant whitespace.
-func compactJSON(b []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(len(b))
-	if err := json.Compact(&buf, b); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

@@ -66,16 +66,26 @@ func PrepareAppend(stream string, events []EventData) ([]EventData, error) {
 	}
 	out := make([]EventData, len(events))
 	total := 0
-	seen := make(map[uuid.UUID]int, len(events))
+	// Small appends (nearly all) look for repeated ids without a map.
+	var seen map[uuid.UUID]int
+	if len(events) > 16 {
+		seen = make(map[uuid.UUID]int, len(events))
+	}
 	for i := range events {
 		d, err := prepareEvent(&events[i])
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
-		if j, dup := seen[d.ID]; dup {
+		j, dup := seen[d.ID]
+		for k := 0; seen == nil && k < i && !dup; k++ {
+			j, dup = k, out[k].ID == d.ID
+		}
+		if dup {
 			return nil, fmt.Errorf("%w: event %d repeats the id %s of event %d", ErrInvalidEvent, i, d.ID, j)
 		}
-		seen[d.ID] = i
+		if seen != nil {
+			seen[d.ID] = i
+		}
 		total += len(d.Payload) + metadataSize(d.Metadata)
 		if total > MaxBatchSize {
 			return nil, fmt.Errorf("%w: more than %d bytes of payload and metadata", ErrBatchTooLarge, MaxBatchSize)

@@ -1,0 +1,112 @@
+package eventstore
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// compactCases are payloads for the fast path's tests and the fuzzer's
+// seed corpus.
+var compactCases = []string{
+	`{}`, `[]`, `0`, `-0`, `1.5e+10`, `-12.25E-3`, `"x"`, `true`, `false`, `null`,
+	`{"p":"0.5"}`, `{"a":[1,2,{"b":null}],"c":"\"\\\/\b\f\n\r\t\u00e9\uD83D"}`,
+	`{"note":"Đúng hạn","n":[true,false,null,-1,0.25]}`, `[[[[[]]]]]`, `"\u00"`,
+	// Not valid, or not compact:
+	``, ` `, `{} `, ` {}`, `{"a": 1}`, "[1,\n2]", `{"a":1,}`, `[1,]`, `[,1]`, `{,}`, `{"a"}`, `{"a":}`,
+	`{1:2}`, `01`, `1.`, `.5`, `1e`, `1e+`, `-`, `+1`, `tru`, `nul`, `falsey`, `"a`, `"\x"`, `"\u12G4"`,
+	"\"a\tb\"", "\"a\x00\"", `[1 2]`, `{}{}`, `1 2`, `[}`, `{]`, `"\`, `NaN`, "\"\xff\xfe\"",
+}
+
+func TestIsCompactJSON(t *testing.T) {
+	for _, c := range compactCases {
+		checkCompactFastPath(t, []byte(c))
+	}
+	t.Run("Deep", func(t *testing.T) {
+		deep := strings.Repeat("[", maxFastDepth) + strings.Repeat("]", maxFastDepth)
+		if !isCompactJSON([]byte(deep)) {
+			t.Errorf("%d levels not recognised", maxFastDepth)
+		}
+		deeper := "[" + deep + "]"
+		if isCompactJSON([]byte(deeper)) {
+			t.Errorf("%d levels taken by the fast path", maxFastDepth+1)
+		}
+		if got, err := compactJSON([]byte(deeper)); err != nil || string(got) != deeper {
+			t.Errorf("compactJSON(%d levels) = %q, %v", maxFastDepth+1, got, err)
+		}
+	})
+}
+
+// checkCompactFastPath checks isCompactJSON against encoding/json: it may
+// only say yes when json.Compact returns b unchanged, and it must say yes
+// then (within its depth limit), and compactJSON must agree with
+// json.Compact either way.
+func checkCompactFastPath(t *testing.T, b []byte) {
+	t.Helper()
+	var want bytes.Buffer
+	werr := json.Compact(&want, b)
+	unchanged := werr == nil && bytes.Equal(want.Bytes(), b)
+	if fast := isCompactJSON(b); fast != unchanged && !(unchanged && depthOver(b, maxFastDepth)) {
+		t.Errorf("isCompactJSON(%q) = %v, but json.Compact gives %q, %v", b, fast, want.Bytes(), werr)
+	}
+	got, err := compactJSON(b)
+	if (err == nil) != (werr == nil) || err == nil && !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("compactJSON(%q) = %q, %v; json.Compact gives %q, %v", b, got, err, want.Bytes(), werr)
+	}
+	if err == nil && len(b) > 0 && &got[0] == &b[0] {
+		t.Errorf("compactJSON(%q) returned the caller's slice, want a copy", b)
+	}
+}
+
+// depthOver reports whether b nests containers deeper than max (counting
+// brackets outside strings).
+func depthOver(b []byte, max int) bool {
+	depth, inString := 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case !inString && (c == '[' || c == '{'):
+			if depth++; depth > max {
+				return true
+			}
+		case !inString && (c == ']' || c == '}'):
+			depth--
+		}
+	}
+	return false
+}
+
+func FuzzCompactJSON(f *testing.F) {
+	for _, c := range compactCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { checkCompactFastPath(t, b) })
+}
+
+func BenchmarkCompactJSON(b *testing.B) {
+	payload := []byte(`{"campaign":"hanoi-2017","unit":"001","item":"3.2.4","points":"1.25","previous":"0.75",` +
+		`"note":"Đã ban hành kế hoạch kiểm soát thủ tục hành chính năm 2017 đúng thời hạn, có tài liệu kiểm chứng kèm theo",` +
+		`"evidence":["9f2c4e1a8b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e"]}`)
+	b.Run("FastPath", func(b *testing.B) {
+		b.SetBytes(int64(len(payload)))
+		for b.Loop() {
+			if _, err := compactJSON(payload); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("JSONCompact", func(b *testing.B) {
+		b.SetBytes(int64(len(payload)))
+		for b.Loop() {
+			var buf bytes.Buffer
+			buf.Grow(len(payload))
+			if err := json.Compact(&buf, payload); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
