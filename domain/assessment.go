@@ -205,9 +205,21 @@ func (x Context) before(p Phase) error {
 	return nil
 }
 
-func (a *Assessment) notFinalized() error {
+// notFinalized refuses a change to a finalized assessment, or to any
+// assessment once the campaign's results are published.
+func (a *Assessment) notFinalized(x Context) error {
+	if err := x.notPublished(); err != nil {
+		return err
+	}
 	if a.Finalized {
 		return Errorf(ECONFLICT, "The assessment of %s is finalized; only the council's resolution of an explanation can change it.", a.Unit)
+	}
+	return nil
+}
+
+func (x Context) notPublished() error {
+	if p := x.Campaign.Published; p != nil {
+		return Errorf(ECONFLICT, "The results of campaign %s are published (decision %s); assessments cannot change.", x.Campaign.ID, p.DecisionNumber)
 	}
 	return nil
 }
@@ -296,7 +308,7 @@ func (a *Assessment) DecideSelfScores(x Context, scores []ItemScore) ([]Decision
 	if err := x.ownUnit("record self scores"); err != nil {
 		return nil, err
 	}
-	if err := a.notFinalized(); err != nil {
+	if err := a.notFinalized(x); err != nil {
 		return nil, err
 	}
 	if a.Submitted {
@@ -355,7 +367,7 @@ func (a *Assessment) DecideAttachEvidence(x Context, item string, ev Evidence) (
 	if err := x.ownUnit("attach evidence"); err != nil {
 		return nil, err
 	}
-	if err := a.notFinalized(); err != nil {
+	if err := a.notFinalized(x); err != nil {
 		return nil, err
 	}
 	if a.Submitted {
@@ -412,7 +424,7 @@ func (a *Assessment) DecideWithdrawEvidence(x Context, item, sha string, reason 
 	if err := x.ownUnit("withdraw evidence"); err != nil {
 		return nil, err
 	}
-	if err := a.notFinalized(); err != nil {
+	if err := a.notFinalized(x); err != nil {
 		return nil, err
 	}
 	if a.Submitted {
@@ -437,7 +449,7 @@ func (a *Assessment) DecideSubmit(x Context) ([]Decision, error) {
 	if err := x.ownUnit("submit the self-assessment"); err != nil {
 		return nil, err
 	}
-	if err := a.notFinalized(); err != nil {
+	if err := a.notFinalized(x); err != nil {
 		return nil, err
 	}
 	if a.Submitted {
@@ -474,7 +486,7 @@ func (a *Assessment) DecideReopen(x Context, reason string) ([]Decision, error) 
 	if err := require(x.Principal, "reopen a submission", RoleHomeAffairs); err != nil {
 		return nil, err
 	}
-	if err := a.notFinalized(); err != nil {
+	if err := a.notFinalized(x); err != nil {
 		return nil, err
 	}
 	if !a.Submitted {
@@ -494,7 +506,7 @@ func (a *Assessment) DecideAppraisals(x Context, round int, scores []ItemScore, 
 	if err := require(x.Principal, "appraise items", RoleAppraiser); err != nil {
 		return nil, err
 	}
-	if err := a.notFinalized(); err != nil {
+	if err := a.notFinalized(x); err != nil {
 		return nil, err
 	}
 	if !a.Submitted && x.before(PhaseSelfAssessment) == nil {
@@ -533,6 +545,10 @@ func (a *Assessment) DecideAppraisals(x Context, round int, scores []ItemScore, 
 			fields = append(fields, FieldError{f + ".item", fmt.Sprintf("%s has no round-1 appraisal yet", s.Item)})
 			continue
 		}
+		if round == 1 && cur != nil && cur.Appraisals[1] != nil {
+			fields = append(fields, FieldError{f + ".item", fmt.Sprintf("%s already has a round-2 appraisal; record the change in round 2", s.Item)})
+			continue
+		}
 		note, ok := cleanText(s.Note, 4000)
 		if !ok {
 			fields = append(fields, FieldError{f + ".note", "at most 4000 bytes"})
@@ -566,7 +582,7 @@ func (a *Assessment) DecideSurveyScores(x Context, scores []ItemScore, batch str
 	if err := require(x.Principal, "record survey scores", RoleInstitute); err != nil {
 		return nil, err
 	}
-	if err := a.notFinalized(); err != nil {
+	if err := a.notFinalized(x); err != nil {
 		return nil, err
 	}
 	fields := checkBatch(scores)
@@ -603,7 +619,7 @@ func (a *Assessment) DecideBonusPenalty(x Context, scores []ItemScore, reason st
 	if err := require(x.Principal, "record bonus or penalty points", RoleHomeAffairs); err != nil {
 		return nil, err
 	}
-	if err := a.notFinalized(); err != nil {
+	if err := a.notFinalized(x); err != nil {
 		return nil, err
 	}
 	fields := checkBatch(scores)
@@ -658,7 +674,7 @@ func (a *Assessment) DecideRaiseExplanation(x Context, cmd RaiseExplanation) ([]
 	if err := x.ownUnit("raise an explanation"); err != nil {
 		return nil, err
 	}
-	if err := a.notFinalized(); err != nil {
+	if err := a.notFinalized(x); err != nil {
 		return nil, err
 	}
 	if err := x.before(PhaseExplanation); err != nil {
@@ -713,6 +729,9 @@ func (a *Assessment) DecideResolveExplanation(x Context, id string, cmd ResolveE
 	if err := require(x.Principal, "resolve explanations", RoleCouncil); err != nil {
 		return nil, err
 	}
+	if err := x.notPublished(); err != nil {
+		return nil, err
+	}
 	var exp *Explanation
 	for _, e := range a.Explanations {
 		if e.ID == id {
@@ -759,7 +778,7 @@ func (a *Assessment) DecideFinalize(x Context) ([]Decision, error) {
 	if err := require(x.Principal, "finalize assessments", RoleHomeAffairs); err != nil {
 		return nil, err
 	}
-	if err := a.notFinalized(); err != nil {
+	if err := a.notFinalized(x); err != nil {
 		return nil, err
 	}
 	if open := a.OpenExplanations(); len(open) > 0 {
@@ -768,6 +787,20 @@ func (a *Assessment) DecideFinalize(x Context) ([]Decision, error) {
 			ids[i] = e.ID + " (" + e.Item + ")"
 		}
 		return nil, Errorf(ECONFLICT, "The assessment of %s has %d open explanations: %s; the council must resolve them first.", a.Unit, len(open), strings.Join(ids, ", "))
+	}
+	// Every appraised item must have its appraisal: a final score is never
+	// built on a unit's own word.
+	var fields []FieldError
+	for _, n := range x.Framework.Leaves() {
+		if n.Method != MethodSelf && n.Method != MethodHigherLevel {
+			continue
+		}
+		if s := a.Items[n.Code]; s == nil || s.Appraised() == nil {
+			fields = append(fields, FieldError{n.Code, fmt.Sprintf("is not appraised yet (agency %s)", x.Framework.LeafAgency(n.Code))})
+		}
+	}
+	if len(fields) > 0 {
+		return nil, &Error{Code: ECONFLICT, Message: fmt.Sprintf("The assessment of %s cannot be finalized: %d items are not appraised.", a.Unit, len(fields)), Fields: fields}
 	}
 	score := ComputeScore(x.Framework, a, x.Campaign.Settings.Rounding)
 	return decisions("", &AssessmentFinalized{FinalPoints: score.Final}), nil

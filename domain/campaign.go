@@ -291,7 +291,8 @@ func DecideOpenCampaign(p Principal, cmd OpenCampaign, exists bool) ([]Event, er
 	if exists {
 		return nil, Errorf(ECONFLICT, "Campaign %s already exists.", cmd.ID)
 	}
-	slices.Sort(blocks)
+	// Departments first, then districts, as Hanoi's tables list them.
+	slices.SortFunc(blocks, func(a, b Block) int { return strings.Compare(string(b), string(a)) })
 	events := []Event{&CampaignOpened{ID: cmd.ID, Year: cmd.Year, Title: title, Settings: settings, Calendar: cmd.Calendar}}
 	for _, b := range blocks {
 		events = append(events, &FrameworkFrozen{Block: b, Framework: cmd.Frameworks[b]})
@@ -384,6 +385,21 @@ func (c *Campaign) DecideChangeDeadline(p Principal, phase Phase, due Date) ([]E
 	}
 	if c.Calendar.Due(phase).Equal(due.Time) {
 		return nil, nil
+	}
+	cal := c.Calendar
+	switch phase {
+	case PhaseSelfAssessment:
+		cal.SelfAssessmentDue = due
+	case PhaseAppraisal:
+		cal.AppraisalDue = due
+	case PhaseExplanation:
+		if cal.ExplanationDue.IsZero() {
+			return nil, Errorf(ECONFLICT, "The explanation round of campaign %s is not open; open it with its deadline first.", c.ID)
+		}
+		cal.ExplanationDue = due
+	}
+	if cal.AppraisalDue.Before(cal.SelfAssessmentDue.Time) {
+		return nil, Invalid("The deadlines would be out of order.", FieldError{"due", fmt.Sprintf("the appraisal deadline (%s) must not be before the self-assessment deadline (%s)", cal.AppraisalDue.Vietnamese(), cal.SelfAssessmentDue.Vietnamese())})
 	}
 	return []Event{&DeadlineChanged{Phase: phase, Due: due}}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -289,9 +290,17 @@ func DecodeEvent(typ string, version uint32, payload []byte) (Event, error) {
 	if version != SchemaVersion {
 		return nil, fmt.Errorf("event type %s: unknown schema version %d", typ, version)
 	}
+	// A payload is exactly one JSON object: null would decode to an empty
+	// event, and anything after the object would be skipped unread.
+	if p := bytes.TrimLeft(payload, " \t\r\n"); len(p) == 0 || p[0] != '{' {
+		return nil, fmt.Errorf("decode %s: the payload is not a JSON object", typ)
+	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if err := dec.Decode(e); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", typ, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("decode %s: data after the payload", typ)
 	}
 	return e, nil
 }

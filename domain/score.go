@@ -92,6 +92,20 @@ func ComputeScore(f *Framework, a *Assessment, rounding int32) Score {
 	var sc Score
 	sc.Max = f.MaxTotal()
 	var scored decimal.Decimal
+	// node records the breakdown line of an area (depth 1) or a criterion
+	// (depth 2), whether it has sub-items or is scored directly.
+	node := func(n *Node, depth int, achieved decimal.Decimal) {
+		if n.IsBonusPenalty() {
+			return
+		}
+		ns := NodeScore{Code: n.Code, Title: n.Title, Max: n.MaxPoints, Achieved: achieved, Index: Percent(achieved, n.MaxPoints, rounding)}
+		switch depth {
+		case 1:
+			sc.Areas = append(sc.Areas, ns)
+		case 2:
+			sc.Criteria = append(sc.Criteria, ns)
+		}
+	}
 	var walk func(n *Node, depth int) decimal.Decimal
 	walk = func(n *Node, depth int) decimal.Decimal {
 		if n.IsLeaf() {
@@ -119,21 +133,14 @@ func ComputeScore(f *Framework, a *Assessment, rounding int32) Score {
 			default:
 				scored = scored.Add(final)
 			}
+			node(n, depth, final)
 			return final
 		}
 		var sum decimal.Decimal
 		for _, c := range n.Children {
 			sum = sum.Add(walk(c, depth+1))
 		}
-		if !n.IsBonusPenalty() {
-			ns := NodeScore{Code: n.Code, Title: n.Title, Max: n.MaxPoints, Achieved: sum, Index: Percent(sum, n.MaxPoints, rounding)}
-			switch depth {
-			case 1:
-				sc.Areas = append(sc.Areas, ns)
-			case 2:
-				sc.Criteria = append(sc.Criteria, ns)
-			}
-		}
+		node(n, depth, sum)
 		return sum
 	}
 	for _, area := range f.Areas {
