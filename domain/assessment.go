@@ -250,6 +250,16 @@ func pointsError(field string, n *Node, p decimal.Decimal) *FieldError {
 	return nil
 }
 
+// text cleans s and records a field error when it is longer than max
+// bytes: nothing is ever cut silently.
+func text(fields *[]FieldError, name, s string, max int) string {
+	s, ok := cleanText(s, max)
+	if !ok {
+		*fields = append(*fields, FieldError{name, fmt.Sprintf("at most %d bytes", max)})
+	}
+	return s
+}
+
 func cleanText(s string, max int) (string, bool) {
 	s = strings.TrimSpace(norm.NFC.String(s))
 	return s, len(s) <= max
@@ -492,8 +502,12 @@ func (a *Assessment) DecideReopen(x Context, reason string) ([]Decision, error) 
 	if !a.Submitted {
 		return nil, Errorf(ECONFLICT, "The self-assessment of %s is not submitted.", a.Unit)
 	}
-	if reason, _ = cleanText(reason, 4000); reason == "" {
-		return nil, Invalid("Reopening needs a reason.", FieldError{"reason", "is required"})
+	var fields []FieldError
+	if reason = text(&fields, "reason", reason, 4000); reason == "" && len(fields) == 0 {
+		fields = append(fields, FieldError{"reason", "is required"})
+	}
+	if len(fields) > 0 {
+		return nil, Invalid("Reopening needs a reason.", fields...)
 	}
 	return decisions(reason, &SubmissionReopened{}), nil
 }
@@ -519,7 +533,7 @@ func (a *Assessment) DecideAppraisals(x Context, round int, scores []ItemScore, 
 	if round != 1 && round != 2 {
 		fields = append(fields, FieldError{"round", "must be 1 or 2"})
 	}
-	reason, _ = cleanText(reason, 4000)
+	reason = text(&fields, "reason", reason, 4000)
 	var out []Decision
 	for i, s := range scores {
 		f := fmt.Sprintf("scores[%d]", i)
@@ -554,7 +568,7 @@ func (a *Assessment) DecideAppraisals(x Context, round int, scores []ItemScore, 
 			fields = append(fields, FieldError{f + ".note", "at most 4000 bytes"})
 			continue
 		}
-		why, _ := cleanText(s.Reason, 4000)
+		why := text(&fields, f+".reason", s.Reason, 4000)
 		if why == "" {
 			why = reason
 		}
@@ -586,7 +600,7 @@ func (a *Assessment) DecideSurveyScores(x Context, scores []ItemScore, batch str
 		return nil, err
 	}
 	fields := checkBatch(scores)
-	batch, _ = cleanText(batch, 200)
+	batch = text(&fields, "batch", batch, 200)
 	var events []Event
 	for i, s := range scores {
 		f := fmt.Sprintf("scores[%d]", i)
@@ -623,7 +637,7 @@ func (a *Assessment) DecideBonusPenalty(x Context, scores []ItemScore, reason st
 		return nil, err
 	}
 	fields := checkBatch(scores)
-	reason, _ = cleanText(reason, 4000)
+	reason = text(&fields, "reason", reason, 4000)
 	var out []Decision
 	for i, s := range scores {
 		f := fmt.Sprintf("scores[%d]", i)
@@ -640,7 +654,7 @@ func (a *Assessment) DecideBonusPenalty(x Context, scores []ItemScore, reason st
 			fields = append(fields, *fe)
 			continue
 		}
-		why, _ := cleanText(s.Reason, 4000)
+		why := text(&fields, f+".reason", s.Reason, 4000)
 		if why == "" {
 			why = reason
 		}
@@ -745,11 +759,11 @@ func (a *Assessment) DecideResolveExplanation(x Context, id string, cmd ResolveE
 		return nil, Errorf(ECONFLICT, "Explanation %s is already resolved (decision %s).", id, exp.DecisionRef)
 	}
 	var fields []FieldError
-	ref, _ := cleanText(cmd.DecisionRef, 200)
+	ref := text(&fields, "decisionRef", cmd.DecisionRef, 200)
 	if ref == "" {
 		fields = append(fields, FieldError{"decisionRef", "cite the council's decision"})
 	}
-	reason, _ := cleanText(cmd.Reason, 8000)
+	reason := text(&fields, "reason", cmd.Reason, 8000)
 	if cmd.Accepted {
 		if cmd.FinalPoints == nil {
 			fields = append(fields, FieldError{"finalPoints", "an accepted explanation fixes the final points"})

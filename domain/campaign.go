@@ -416,6 +416,9 @@ func (c *Campaign) DecideOpenExplanationWindow(p Principal, due Date, now time.T
 	if c.Published != nil {
 		return nil, Errorf(ECONFLICT, "Campaign %s is published.", c.ID)
 	}
+	if c.Calendar.ExplanationDue.Equal(due.Time) {
+		return nil, nil
+	}
 	return []Event{&ExplanationWindowOpened{Due: due}}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,9 @@ type Request struct {
 	// IdempotencyKey, when set, makes a retry of the same command return
 	// the original result instead of recording it again.
 	IdempotencyKey string
+	// RequestHash fingerprints the request (method, path and body), so
+	// that a key reused for a different request is refused, not replayed.
+	RequestHash string
 	// IfMatch, when set, is the revision the caller last saw; the command
 	// fails with EPRECONDITION if the stream has moved on.
 	IfMatch *uint64
@@ -218,6 +222,9 @@ func eventData(req Request, stream string, ds []domain.Decision) ([]eventstore.E
 		if req.IdempotencyKey != "" {
 			id = eventstore.DeterministicID(fmt.Sprintf("%s|%s|%s|%d", req.Principal.ID, req.IdempotencyKey, stream, i))
 			md = map[string]string{metaIdempotencyKey: req.IdempotencyKey}
+			if req.RequestHash != "" {
+				md[metaRequestHash] = req.RequestHash
+			}
 		}
 		out[i] = eventstore.EventData{
 			ID: id, Type: d.Event.EventType(), SchemaVersion: domain.SchemaVersion,
@@ -232,6 +239,10 @@ func eventData(req Request, stream string, ds []domain.Decision) ([]eventstore.E
 // key on the events it caused.
 const metaIdempotencyKey = "idempotency-key"
 
+// metaRequestHash is the metadata key holding the fingerprint of that
+// request.
+const metaRequestHash = "request-sha256"
+
 // replayWindow is how far back a stream is searched for a request's
 // idempotency key.
 const replayWindow = 500
@@ -243,8 +254,6 @@ func (s *Service) replayed(ctx context.Context, req Request, stream string) (Res
 		return Result{}, false, nil
 	}
 	var found []eventstore.Event
-	var last uint64
-	var exists bool
 	for e, err := range s.store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{Direction: eventstore.Backwards, FromEnd: true, Limit: replayWindow}) {
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
 			return Result{}, false, nil
@@ -252,10 +261,10 @@ func (s *Service) replayed(ctx context.Context, req Request, stream string) (Res
 		if err != nil {
 			return Result{}, false, storeError(err)
 		}
-		if !exists {
-			last, exists = e.Revision, true
-		}
 		if e.Metadata[metaIdempotencyKey] == req.IdempotencyKey && e.Actor.ID == req.Principal.ID {
+			if h := e.Metadata[metaRequestHash]; h != "" && req.RequestHash != "" && h != req.RequestHash {
+				return Result{}, false, domain.Errorf(domain.ECONFLICT, "This Idempotency-Key was already used for a different request; use a new key.")
+			}
 			found = append(found, e)
 		} else if len(found) > 0 {
 			break
@@ -264,10 +273,9 @@ func (s *Service) replayed(ctx context.Context, req Request, stream string) (Res
 	if len(found) == 0 {
 		return Result{}, false, nil
 	}
-	for i, j := 0, len(found)-1; i < j; i, j = i+1, j-1 {
-		found[i], found[j] = found[j], found[i]
-	}
-	return Result{Events: found, Revision: last, Exists: exists, Replayed: true}, true, nil
+	slices.Reverse(found)
+	// The answer of the original request: the revision its last event made.
+	return Result{Events: found, Revision: found[len(found)-1].Revision, Exists: true, Replayed: true}, true, nil
 }
 
 // execute appends decisions to stream at the expected revision.
