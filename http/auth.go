@@ -2,12 +2,18 @@ package http
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/parledger/parledger/domain"
@@ -73,11 +79,46 @@ func (s *Server) handle(method, path string, roles []domain.Role, h handlerFunc)
 			}
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), principalKey, p))
+		// Hash the body as the handler reads it, to fingerprint the
+		// request behind an Idempotency-Key.
+		body := &hashedBody{ReadCloser: r.Body, h: sha256.New()}
+		r.Body = body
+		ctx := context.WithValue(r.Context(), principalKey, p)
+		r = r.WithContext(context.WithValue(ctx, bodyKey, body))
 		if err := h(w, r, p); err != nil {
 			s.Error(w, r, err)
 		}
 	})).Methods(method)
+}
+
+// bodyKey holds a request's *hashedBody in its context.
+const bodyKey ctxKey = 1
+
+// hashedBody hashes a request body as it is read.
+type hashedBody struct {
+	io.ReadCloser
+	h hash.Hash
+	// canon, when set, stands for the body: what a multipart upload says,
+	// whatever boundary a retry picks.
+	canon []byte
+}
+
+func (b *hashedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.h.Write(p[:n])
+	return n, err
+}
+
+// fingerprint returns the SHA-256 of the request's method, URI and the
+// body read so far (handlers read it whole before they record anything).
+func (b *hashedBody) fingerprint(r *http.Request) string {
+	h := sha256.New()
+	body := b.h.Sum(nil)
+	if b.canon != nil {
+		body = b.canon
+	}
+	fmt.Fprintf(h, "%s %s\n%x", r.Method, r.URL.RequestURI(), body)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // request builds the ledger request of an HTTP request: principal,
@@ -92,6 +133,9 @@ func request(r *http.Request, p domain.Principal) (ledger.Request, error) {
 			return req, domain.Invalid("The Idempotency-Key is not valid.", domain.FieldError{Field: "Idempotency-Key", Detail: "at most 200 bytes of printable text"})
 		}
 		req.IdempotencyKey = key
+		if body, ok := r.Context().Value(bodyKey).(*hashedBody); ok {
+			req.RequestHash = body.fingerprint(r)
+		}
 	}
 	if m := r.Header.Get("If-Match"); m != "" {
 		rev, err := strconv.ParseUint(strings.Trim(strings.TrimPrefix(m, "W/"), `"`), 10, 64)
@@ -109,6 +153,17 @@ func (s *Server) routes() {
 		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "No such resource: %s.", r.URL.Path))
 	})
 	s.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// RFC 9110 §15.5.6: a 405 lists the methods the resource has.
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+			var match mux.RouteMatch
+			rm := r.Clone(r.Context())
+			rm.Method = m
+			if s.router.Match(rm, &match) && match.MatchErr == nil {
+				allow = append(allow, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
 		s.Error(w, r, &domain.Error{Code: eMethod, Message: r.Method + " is not allowed on " + r.URL.Path + "."})
 	})
 	s.router.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)

@@ -63,6 +63,17 @@ func sniff(r io.ReadSeeker) (string, error) {
 	return mt, err
 }
 
+// sizeText writes a size limit for people: "32 MiB", "64 KiB", "1000 bytes".
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
 // blobProblem explains a blob store error to a client.
 func blobProblem(err error) string {
 	switch {
@@ -88,7 +99,7 @@ func (s *Server) putBlob(r *http.Request, part io.Reader) (blobs.Blob, string, e
 	b, err := s.Blobs.Put(r.Context(), io.MultiReader(bytes.NewReader(head[:n]), part))
 	switch {
 	case errors.Is(err, blobs.ErrTooLarge):
-		return blobs.Blob{}, "", domain.Errorf(domain.ETOOLARGE, "The file is larger than %d MiB.", s.Blobs.MaxSize()>>20)
+		return blobs.Blob{}, "", domain.Errorf(domain.ETOOLARGE, "The file is larger than %s.", sizeText(s.Blobs.MaxSize()))
 	case errors.Is(err, eventstore.ErrInvalid):
 		return blobs.Blob{}, "", domain.Errorf(domain.EINVALID, "The file is empty.")
 	case errors.Is(err, eventstore.ErrUnavailable):
@@ -120,7 +131,7 @@ func (s *Server) attachEvidence(w http.ResponseWriter, r *http.Request, p domain
 			}
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
-				return domain.Errorf(domain.ETOOLARGE, "The upload is larger than %d MiB.", s.Blobs.MaxSize()>>20)
+				return domain.Errorf(domain.ETOOLARGE, "The upload is larger than %s.", sizeText(s.Blobs.MaxSize()))
 			}
 			if err != nil {
 				return domain.Errorf(domain.EINVALID, "The multipart body is not valid: %v.", err)
@@ -150,6 +161,9 @@ func (s *Server) attachEvidence(w http.ResponseWriter, r *http.Request, p domain
 			return domain.Invalid("The upload has no file.", domain.FieldError{Field: "file", Detail: "is required"})
 		}
 		item, ev.Title, ev.DocumentNumber = fields["item"], fields["title"], fields["documentNumber"]
+		if body, ok := r.Context().Value(bodyKey).(*hashedBody); ok {
+			body.canon = fmt.Appendf(nil, "multipart\n%q\n%q\n%q\n%s", item, ev.Title, ev.DocumentNumber, ev.SHA256)
+		}
 	default:
 		var body struct {
 			Item string `json:"item"`

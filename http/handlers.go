@@ -106,6 +106,9 @@ func (s *Server) listFrameworks(w http.ResponseWriter, r *http.Request, p domain
 func (s *Server) getFramework(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
 	id := vars(r, "framework")
 	vs, err := s.Service.Frameworks(r.Context(), id)
+	if domain.ErrorCode(err) == domain.EINVALID {
+		vs, err = nil, nil // not a framework id: no such framework
+	}
 	if err != nil {
 		return err
 	}
@@ -383,7 +386,9 @@ func (s *Server) getAssessment(w http.ResponseWriter, r *http.Request, p domain.
 	if err != nil {
 		return err
 	}
-	if !canReadAssessment(p, unit) {
+	// Another unit reads what the public reads: published results only.
+	public := p.Role == domain.RolePublic || !canReadAssessment(p, unit)
+	if public && c.Published == nil {
 		return domain.Errorf(domain.EFORBIDDEN, "%s may read only the assessment of unit %s.", p.ID, p.Scope)
 	}
 	a, err := s.Service.Assessment(r.Context(), c.ID, unit)
@@ -394,7 +399,7 @@ func (s *Server) getAssessment(w http.ResponseWriter, r *http.Request, p domain.
 	if st, ok := s.Board.Standing(c.ID, unit); ok {
 		v.Rank, v.Grade = st.Rank, st.Grade
 	}
-	if p.Role == domain.RolePublic {
+	if public {
 		v.Items, v.Explanations = nil, nil
 	}
 	if a.Exists {
@@ -703,6 +708,7 @@ func (s *Server) importSurveyScores(w http.ResponseWriter, r *http.Request, p do
 		return err
 	}
 	byUnit := map[string][]domain.ItemScore{}
+	at := map[string][]int{} // each unit's scores' indexes in the request
 	var order []string
 	var fields []domain.FieldError
 	for i, sc := range body.Scores {
@@ -714,6 +720,7 @@ func (s *Server) importSurveyScores(w http.ResponseWriter, r *http.Request, p do
 			order = append(order, sc.Unit)
 		}
 		byUnit[sc.Unit] = append(byUnit[sc.Unit], domain.ItemScore{Item: sc.Item, Points: sc.Points})
+		at[sc.Unit] = append(at[sc.Unit], i)
 	}
 	// Check every unit before recording any.
 	for _, unit := range order {
@@ -735,7 +742,15 @@ func (s *Server) importSurveyScores(w http.ResponseWriter, r *http.Request, p do
 				return err
 			}
 			for _, f := range de.Fields {
-				fields = append(fields, domain.FieldError{Field: "unit " + unit + ": " + f.Field, Detail: f.Detail})
+				// The domain numbers the unit's own scores: name the
+				// request's.
+				field := "unit " + unit + ": " + f.Field
+				var k int
+				var rest string
+				if n, _ := fmt.Sscanf(f.Field, "scores[%d]%s", &k, &rest); n >= 1 && k >= 0 && k < len(at[unit]) {
+					field = fmt.Sprintf("scores[%d]%s", at[unit][k], rest)
+				}
+				fields = append(fields, domain.FieldError{Field: field, Detail: f.Detail})
 			}
 		}
 	}

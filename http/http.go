@@ -11,8 +11,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"mime"
 	"net"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -180,7 +184,7 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	p := Problem{
 		Type: "urn:parledger:problem:" + code, Title: http.StatusText(status), Status: status,
-		Detail: domain.ErrorMessage(err), Instance: r.URL.Path, Code: code,
+		Detail: domain.ErrorMessage(err), Instance: r.URL.EscapedPath(), Code: code,
 	}
 	var de *domain.Error
 	if errors.As(err, &de) {
@@ -198,7 +202,9 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(p)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // as writeJSON: "Bearer <token>" reads as written
+	_ = enc.Encode(p)
 }
 
 // writeJSON writes v as JSON with the given status.
@@ -220,8 +226,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // most MaxBodySize bytes, no unknown fields, right types, one value. Its
 // errors say exactly what is wrong.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return &domain.Error{Code: eUnsupported, Message: fmt.Sprintf("The body must be application/json, not %s.", ct)}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return &domain.Error{Code: eUnsupported, Message: fmt.Sprintf("The body must be application/json, not %s.", ct)}
+		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
 	var tooLarge *http.MaxBytesError
@@ -237,7 +245,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err, body)
+		return jsonError(err, body, reflect.TypeOf(v))
 	}
 	if dec.More() {
 		return domain.Invalid("The body holds more than one JSON value.")
@@ -248,15 +256,22 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// jsonError explains a decoding error with the field and the place.
-func jsonError(err error, body []byte) error {
+// jsonError explains a decoding error of body into a value of type t
+// with the field and the place.
+func jsonError(err error, body []byte, t reflect.Type) error {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syntax):
-		line, col := position(body, syntax.Offset)
+		// Offset counts the offending byte: point at it.
+		line, col := position(body, syntax.Offset-1)
 		return domain.Invalid(fmt.Sprintf("The body is not valid JSON: %v at line %d, column %d.", syntax, line, col))
 	case errors.As(err, &typ):
+		// The decoder names the field without array indexes
+		// ("scores.points"); find the value itself, as the domain names it.
+		if field, want := badValue(body, t); field != "" {
+			return domain.Invalid("A field has the wrong type.", domain.FieldError{Field: field, Detail: "expected " + want})
+		}
 		field := typ.Field
 		if field == "" {
 			field = "(body)"
@@ -264,8 +279,17 @@ func jsonError(err error, body []byte) error {
 		return domain.Invalid("A field has the wrong type.", domain.FieldError{Field: field, Detail: fmt.Sprintf("expected %s, got a JSON %s", typeName(typ.Type.String()), typ.Value)})
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return domain.Invalid("The body is not valid JSON: it ends too early.")
+	case !strings.HasPrefix(err.Error(), "json: "):
+		// A type's own decoder refused its value (a decimal, a date): the
+		// decoder does not say where, so find it.
+		if field, want := badValue(body, t); field != "" {
+			return domain.Invalid("A field has the wrong type.", domain.FieldError{Field: field, Detail: "expected " + want})
+		}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if path, _ := badValue(body, t); path == name || strings.HasSuffix(path, "."+name) {
+			name = path // with its place, e.g. scores[1].ghiChu
+		}
 		return domain.Invalid("The body has a field this request does not take.", domain.FieldError{Field: name, Detail: "unknown field"})
 	}
 	return domain.Invalid(fmt.Sprintf("The body could not be decoded: %s.", strings.TrimPrefix(err.Error(), "json: ")))
@@ -275,6 +299,8 @@ func typeName(t string) string {
 	switch {
 	case strings.HasSuffix(t, "decimal.Decimal"):
 		return "a decimal number (e.g. 1.25 or \"1.25\")"
+	case strings.HasSuffix(t, "domain.Date"):
+		return "a date written \"YYYY-MM-DD\""
 	case strings.HasPrefix(t, "[]"):
 		return "an array"
 	case t == "string" || strings.HasSuffix(t, "Block") || strings.HasSuffix(t, "Role") || strings.HasSuffix(t, "Phase"):
@@ -285,6 +311,134 @@ func typeName(t string) string {
 		return "true or false"
 	}
 	return "an object"
+}
+
+// badValue returns the path ("scores[2].points") of the first value of
+// body, a JSON document, that does not decode into its place in a value
+// of type t, and what that place expects; "" when it finds none.
+func badValue(body []byte, t reflect.Type) (path, want string) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var doc any
+	if dec.Decode(&doc) != nil {
+		return "", ""
+	}
+	return walkValue(doc, t, "")
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+func walkValue(v any, t reflect.Type, path string) (string, string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if v == nil {
+		return "", "" // null leaves any value alone
+	}
+	here := path
+	if here == "" {
+		here = "(body)"
+	}
+	decodes := func() bool {
+		raw, err := json.Marshal(v)
+		return err == nil && json.Unmarshal(raw, reflect.New(t).Interface()) == nil
+	}
+	switch {
+	case reflect.PointerTo(t).Implements(unmarshalerType):
+		if !decodes() {
+			return here, typeName(t.String()) + ", got " + shortJSON(v)
+		}
+	case t.Kind() == reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return here, "an object"
+		}
+		for _, name := range slices.Sorted(maps.Keys(obj)) {
+			ft, ok := jsonField(t, name)
+			if !ok {
+				return joinPath(path, name), "no such field"
+			}
+			if p, w := walkValue(obj[name], ft, joinPath(path, name)); p != "" {
+				return p, w
+			}
+		}
+	case t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+		arr, ok := v.([]any)
+		if !ok {
+			return here, "an array"
+		}
+		for i, x := range arr {
+			if p, w := walkValue(x, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); p != "" {
+				return p, w
+			}
+		}
+	case t.Kind() == reflect.Map:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return here, "an object"
+		}
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			if p, w := walkValue(obj[k], t.Elem(), joinPath(path, k)); p != "" {
+				return p, w
+			}
+		}
+	default:
+		if !decodes() {
+			return here, typeName(t.String()) + ", got " + shortJSON(v)
+		}
+	}
+	return "", ""
+}
+
+// jsonField returns the type of the field of struct type t that decodes
+// the JSON member name, the way encoding/json picks it.
+func jsonField(t reflect.Type, name string) (reflect.Type, bool) {
+	var fold reflect.Type
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if tag == "-" || !sf.IsExported() && !sf.Anonymous {
+			continue
+		}
+		ft := sf.Type
+		if sf.Anonymous && tag == "" {
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				if inner, ok := jsonField(ft, name); ok {
+					return inner, true
+				}
+				continue
+			}
+		}
+		if tag == "" {
+			tag = sf.Name
+		}
+		if tag == name {
+			return sf.Type, true
+		}
+		if fold == nil && strings.EqualFold(tag, name) {
+			fold = sf.Type
+		}
+	}
+	return fold, fold != nil
+}
+
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// shortJSON writes a value for an error message, cut to a readable length.
+func shortJSON(v any) string {
+	enc, _ := json.Marshal(v)
+	if s := []rune(string(enc)); len(s) > 40 {
+		return string(s[:40]) + "…"
+	}
+	return string(enc)
 }
 
 func position(b []byte, offset int64) (line, col int) {
