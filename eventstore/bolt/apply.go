@@ -2,10 +2,13 @@ package bolt
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"go.etcd.io/bbolt"
 
 	"github.com/parledger/parledger/eventstore"
@@ -20,47 +23,61 @@ func (s *Store) wake() {
 }
 
 // applyLoop commits the events waiting in memory to ledger.db, oldest
-// first, in transactions of up to applyBatch events, then forgets them
-// and deletes the write-ahead log segments it no longer needs. A failed
-// commit is retried with backoff; meanwhile the events stay in memory and
-// in the log, and appends stop once memory is full. When the writer has
-// stopped and nothing is left, it returns.
+// first, then forgets them and deletes the write-ahead log segments it no
+// longer needs. It lets events gather: it commits once applyMin events
+// (or a quarter of maxMemBytes) wait, or once the oldest has waited
+// applyDelay, or when asked to (flush, Close), up to applyMax events per
+// transaction. Large transactions cost much less per event than small
+// ones (the random-keyed id index is rewritten page by page), and their
+// writes and fsyncs compete less often with the write-ahead log's. A
+// failed commit is retried with backoff; meanwhile the events stay in
+// memory and in the log, and appends stop once memory is full. When the
+// writer has stopped and nothing is left, it returns.
 func (s *Store) applyLoop() {
 	defer close(s.applierDone)
 	backoff := 10 * time.Millisecond
-	timer := time.NewTimer(applyDelay)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	defer timer.Stop()
+	var since time.Time // when the events now waiting began to wait
 	for {
 		s.mu.Lock()
-		n := min(len(s.mem.entries), applyBatch)
-		batch := s.mem.entries[:n:n]
-		first := s.mem.first
-		urgent := s.flushWanted || len(s.mem.entries) >= applyBatch/4 || s.mem.bytes >= maxMemBytes/4
+		waiting := len(s.mem.entries)
+		ready := s.flushWanted || waiting >= s.applyMin || s.mem.bytes >= maxMemBytes/4
 		s.mu.Unlock()
 		closing := isClosed(s.idle)
-		if n == 0 && closing {
-			return
-		}
-		if n == 0 || !urgent && !closing {
-			// Let events gather: one large transaction costs little more
-			// than a small one, and its fsyncs compete with the log's.
-			timer.Reset(applyDelay)
+		if waiting == 0 {
+			if closing {
+				return
+			}
+			since = time.Time{}
 			select {
 			case <-s.kick:
-				continue
 			case <-s.idle:
-				continue
-			case <-timer.C:
-				if n == 0 {
-					continue
-				}
 			}
-			s.mu.Lock()
-			n = min(len(s.mem.entries), applyBatch)
-			batch = s.mem.entries[:n:n]
-			s.mu.Unlock()
+			continue
 		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		if wait := s.applyDelay - time.Since(since); !ready && !closing && wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-s.kick:
+			case <-s.idle:
+			case <-timer.C:
+			}
+			timer.Stop()
+			continue
+		}
+		s.mu.Lock()
+		n := min(len(s.mem.entries), s.applyMax)
+		batch := s.mem.entries[:n:n]
+		first := s.mem.first
+		s.mu.Unlock()
+		start := time.Now()
 		err := s.applyEntries(first, batch)
+		s.applyNanos.Add(int64(time.Since(start)))
 		s.mu.Lock()
 		if err != nil {
 			s.applyErr = err
@@ -79,11 +96,13 @@ func (s *Store) applyLoop() {
 		backoff = 10 * time.Millisecond
 		s.mem.dropFront(n)
 		s.applied = first + eventstore.Position(n) - 1
+		s.appliedPos.Store(uint64(s.applied))
 		applied := s.applied
 		s.applyErr = nil
 		s.space.Broadcast()
 		s.mu.Unlock()
 		s.applies.Add(1)
+		since = time.Time{}
 		if err := s.wal.release(applied); err != nil {
 			s.mu.Lock()
 			s.applyErr = err
@@ -96,28 +115,29 @@ func (s *Store) applyLoop() {
 // one ledger.db transaction. Index keys are inserted in key order, which
 // keeps bbolt's page splits and writes local.
 func (s *Store) applyEntries(first eventstore.Position, batch []memEntry) error {
-	type kv struct{ k, v []byte }
-	revs := make([]kv, len(batch))
-	ids := make([]kv, len(batch))
-	last := make(map[string]uint64)
+	// Every value is a position; they live in one slab that outlives the
+	// transaction, as bbolt requires of values.
+	positions := make([]byte, 8*len(batch))
+	ids := make([]idKey, len(batch))
+	byStream := make(map[string][]int) // indexes into batch, in log (and so revision) order
 	var newest int64
 	for i, e := range batch {
-		pk := be64(uint64(first) + uint64(i))
-		revs[i] = kv{revKey(e.stream, e.rev), pk}
-		ids[i] = kv{append([]byte(nil), e.id[:]...), pk}
-		last[e.stream] = e.rev
+		binary.BigEndian.PutUint64(positions[8*i:], uint64(first)+uint64(i))
+		ids[i] = idKey{id: e.id, i: i}
+		byStream[e.stream] = append(byStream[e.stream], i)
 		if _, t, _, ok := recordMeta(e.rec); ok {
 			newest = max(newest, t)
 		}
 	}
-	byKey := func(a, b kv) int { return bytes.Compare(a.k, b.k) }
-	slices.SortFunc(revs, byKey)
-	slices.SortFunc(ids, byKey)
-	streams := make([]string, 0, len(last))
-	for st := range last {
+	slices.SortFunc(ids, func(a, b idKey) int { return compareIDs(&a.id, &b.id) })
+	// Stream names never hold 0x00, so sorting the names sorts the
+	// stream index's keys (name, 0x00, revision) too.
+	streams := make([]string, 0, len(byStream))
+	for st := range byStream {
 		streams = append(streams, st)
 	}
 	slices.Sort(streams)
+	pos := func(i int) []byte { return positions[8*i : 8*i+8 : 8*i+8] }
 
 	err := s.update(func(tx *bbolt.Tx) error {
 		meta, log := tx.Bucket(bucketMeta), tx.Bucket(bucketLog)
@@ -128,22 +148,27 @@ func (s *Store) applyEntries(first eventstore.Position, batch []memEntry) error 
 		// Positions only grow at the end of the log: keep its pages full.
 		log.FillPercent = 1
 		for i, e := range batch {
-			if err := log.Put(be64(uint64(first)+uint64(i)), e.rec); err != nil {
+			if err := log.Put(pos(i), e.rec); err != nil {
 				return err
 			}
 		}
-		for _, x := range revs {
-			if err := rb.Put(x.k, x.v); err != nil {
-				return err
+		key := make([]byte, 0, eventstore.MaxStreamNameLen+9)
+		for _, st := range streams {
+			for _, i := range byStream[st] {
+				key = binary.BigEndian.AppendUint64(append(append(key[:0], st...), 0), batch[i].rev)
+				if err := rb.Put(key, pos(i)); err != nil {
+					return err
+				}
 			}
 		}
 		for _, x := range ids {
-			if err := ib.Put(x.k, x.v); err != nil {
+			if err := ib.Put(x.id[:], pos(x.i)); err != nil {
 				return err
 			}
 		}
 		for _, st := range streams {
-			if err := sb.Put([]byte(st), be64(last[st])); err != nil {
+			is := byStream[st]
+			if err := sb.Put([]byte(st), be64(batch[is[len(is)-1]].rev)); err != nil {
 				return err
 			}
 		}
@@ -159,6 +184,20 @@ func (s *Store) applyEntries(first eventstore.Position, batch []memEntry) error 
 		return fmt.Errorf("commit to %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// idKey is an event id and the index of its event in a batch.
+type idKey struct {
+	id uuid.UUID
+	i  int
+}
+
+// compareIDs orders ids as bytes.Compare orders their bytes.
+func compareIDs(a, b *uuid.UUID) int {
+	if c := cmp.Compare(binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])); c != 0 {
+		return c
+	}
+	return cmp.Compare(binary.BigEndian.Uint64(a[8:]), binary.BigEndian.Uint64(b[8:]))
 }
 
 // isClosed reports whether c is closed.

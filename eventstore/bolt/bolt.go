@@ -43,16 +43,16 @@ const (
 	// maxGroupRequests and maxGroupBytes bound one group commit.
 	maxGroupRequests = 4096
 	maxGroupBytes    = 8 << 20
-	// groupWait is the longest the writer waits for a group to fill.
-	groupWait = 300 * time.Microsecond
 	// maxMemEvents and maxMemBytes bound the events waiting for the
 	// applier; appends wait when they are reached.
 	maxMemEvents = 200_000
 	maxMemBytes  = 256 << 20
-	// applyBatch is the most events the applier commits at once; it
-	// commits when a quarter of that is waiting, or after applyDelay.
-	applyBatch = 20_000
-	applyDelay = 200 * time.Millisecond
+	// The applier commits once applyMin events wait or the oldest has
+	// waited applyDelay, at most applyMax events per transaction (see
+	// applyLoop).
+	applyMin   = 32_768
+	applyMax   = 65_536
+	applyDelay = time.Second
 	// readBatch is how many events a read takes per transaction.
 	readBatch = 1024
 )
@@ -70,9 +70,11 @@ type Options struct {
 // Store is the embedded event store: a write-ahead log and one bbolt file
 // in a data directory. It is safe for concurrent use.
 //
-// Appends are queued to one writer goroutine, which checks everything
-// queued so far against the current state, writes it to the write-ahead
-// log with one write and one fdatasync (group commit), and acknowledges.
+// Appends are queued to one writer goroutine, which checks them against
+// the state the log will have and gathers them into a group; a syncer
+// goroutine writes each group to the write-ahead log with one write and
+// one fdatasync (group commit), then acknowledges it. The writer builds
+// the next group while the syncer waits for the disk (see write.go).
 // An applier goroutine then commits those events, with their indexes, to
 // ledger.db in large transactions, after which their log segments are
 // deleted. Until then they are served from memory, so a read always sees
@@ -87,9 +89,13 @@ type Store struct {
 	// submitMu guards closed against sends on reqs.
 	submitMu sync.RWMutex
 	closed   bool
-	reqs     chan *writeReq
-	done     chan struct{} // closed when Close starts
-	idle     chan struct{} // closed when the writer has finished
+	reqs     chan *writeReq // to the writer
+	toSync   chan *group    // from the writer to the syncer
+	done     chan struct{}  // closed when Close starts
+	idle     chan struct{}  // closed when the syncer has finished
+	// brokenGen is the writer generation whose write failed (see write.go).
+	brokenGen atomic.Uint64
+	frameBufs chan []byte // frame buffers for reuse
 
 	// mu guards the in-memory state shared by the writer, the applier
 	// and readers.
@@ -97,7 +103,11 @@ type Store struct {
 	streams map[string]uint64 // every stream's last revision
 	mem     *memtable         // events after applied
 	applied eventstore.Position
-	space   *sync.Cond // signalled after every attempt of the applier
+	// appliedPos is applied, for reading without mu.
+	appliedPos atomic.Uint64
+	// durableTime is the newest recorded time of a durable event (Unix ns).
+	durableTime int64
+	space       *sync.Cond // signalled after every attempt of the applier
 	// applyErr is the applier's last failure, cleared by its next success.
 	applyErr error
 	// flushWanted asks the applier to commit without waiting.
@@ -107,13 +117,19 @@ type Store struct {
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after every group commit
 
-	lastTime int64  // newest recorded time (Unix ns); writer goroutine only
-	frameBuf []byte // the writer's buffer for a group's frames
-
 	applierDone chan struct{}
 	kick        chan struct{} // wakes the applier
+	// applyMin, applyMax and applyDelay are the constants of the same
+	// names; tests make them small.
+	applyMin, applyMax int
+	applyDelay         time.Duration
+
+	// staged, set only by tests, is called by the writer after it has
+	// checked a request and added it to a group.
+	staged func(*writeReq)
 
 	groups, grouped, applies atomic.Uint64
+	syncNanos, applyNanos    atomic.Int64
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -128,6 +144,10 @@ type Stats struct {
 	Applies uint64
 	// Pending is the number of events not yet in ledger.db.
 	Pending int
+	// SyncTime is the time spent writing groups to the write-ahead log
+	// and waiting for their fdatasync; ApplyTime the time the applier
+	// spent committing to ledger.db.
+	SyncTime, ApplyTime time.Duration
 }
 
 // Stats returns the store's counters.
@@ -135,7 +155,10 @@ func (s *Store) Stats() Stats {
 	s.mu.Lock()
 	pending := len(s.mem.entries)
 	s.mu.Unlock()
-	return Stats{Groups: s.groups.Load(), Events: s.grouped.Load(), Applies: s.applies.Load(), Pending: pending}
+	return Stats{
+		Groups: s.groups.Load(), Events: s.grouped.Load(), Applies: s.applies.Load(), Pending: pending,
+		SyncTime: time.Duration(s.syncNanos.Load()), ApplyTime: time.Duration(s.applyNanos.Load()),
+	}
 }
 
 // Open opens (creating if needed) the ledger in dir. It fails with an
@@ -144,6 +167,12 @@ func (s *Store) Stats() Stats {
 // write-ahead log is damaged. Events acknowledged before a crash are
 // recovered from the write-ahead log.
 func Open(dir string, opts Options) (*Store, error) {
+	return open(dir, opts, nil)
+}
+
+// open is Open; tune, if not nil, adjusts the store before its goroutines
+// start (tests use it).
+func open(dir string, opts Options, tune func(*Store)) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
@@ -170,12 +199,17 @@ func Open(dir string, opts Options) (*Store, error) {
 		path:        path,
 		clock:       opts.Clock,
 		reqs:        make(chan *writeReq, 1024),
+		toSync:      make(chan *group),
+		frameBufs:   make(chan []byte, 2),
 		done:        make(chan struct{}),
 		idle:        make(chan struct{}),
 		notify:      make(chan struct{}),
 		streams:     make(map[string]uint64),
 		applierDone: make(chan struct{}),
 		kick:        make(chan struct{}, 1),
+		applyMin:    applyMin,
+		applyMax:    applyMax,
+		applyDelay:  applyDelay,
 	}
 	s.space = sync.NewCond(&s.mu)
 	if s.clock == nil {
@@ -189,7 +223,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if tune != nil {
+		tune(s)
+	}
 	go s.writeLoop()
+	go s.syncLoop()
 	go s.applyLoop()
 	s.wake()
 	return s, nil
@@ -207,6 +245,10 @@ func openBolt(path string, timeout time.Duration) (db *bbolt.DB, err error) {
 	return bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:      timeout,
 		FreelistType: bbolt.FreelistMapType,
+		// Map 1 GiB of address space up front: growing the map means
+		// waiting for every reader and copying every node of the writing
+		// transaction out of the old map.
+		InitialMmapSize: 1 << 30,
 	})
 }
 
@@ -313,7 +355,8 @@ func (s *Store) init() error {
 			}
 		}
 		s.applied = eventstore.Position(head)
-		s.lastTime = int64(u64(meta.Get(keyTime)))
+		s.appliedPos.Store(head)
+		s.durableTime = int64(u64(meta.Get(keyTime)))
 		return tx.Bucket(bucketStreams).ForEach(func(k, v []byte) error {
 			s.streams[string(k)] = u64(v)
 			return nil
@@ -358,7 +401,7 @@ func (s *Store) recover() error {
 		}
 		s.streams[e.Stream] = e.Revision
 		s.mem.add(memEntry{stream: e.Stream, rev: e.Revision, id: e.ID, rec: f.record})
-		s.lastTime = max(s.lastTime, e.RecordedAt.UnixNano())
+		s.durableTime = max(s.durableTime, e.RecordedAt.UnixNano())
 	}
 	s.head.Store(uint64(s.applied) + uint64(len(frames)))
 	return nil

@@ -32,11 +32,11 @@ import (
 // Events move from the log into ledger.db in the background; a segment is
 // deleted once every event in it is committed there.
 const (
-	walDir         = "wal"
-	walExt         = ".wal"
-	frameHeader    = 4 + 4 + 8
-	// Segments start at segmentMinSize and double up to segmentMaxSize, so
-	// a small ledger does not preallocate much.
+	walDir      = "wal"
+	walExt      = ".wal"
+	frameHeader = 4 + 4 + 8
+	// Segments start at segmentMinSize and double up to segmentMaxSize
+	// (see nextCapacity).
 	segmentMinSize = 4 << 20
 	segmentMaxSize = 64 << 20
 	// maxGroupWrite bounds one group's write: the group limit plus one
@@ -61,6 +61,25 @@ type wal struct {
 	f        *os.File // the last segment, open for writing
 	size     int64    // the length of its data
 	capacity int64    // its preallocated length
+
+	// The next segment is zero-filled in the background (as spareName)
+	// while the last one fills up, so a group never waits for that.
+	spare     chan spareSegment
+	preparing bool // a spare is being prepared, or waits in spare
+
+	// fault, set only by tests, makes a write fail after keep bytes of
+	// frames reached the file.
+	fault func(frames []byte) (keep int, err error)
+}
+
+// spareName is the file name of the segment being prepared.
+const spareName = "next.tmp"
+
+// spareSegment is a zero-filled, synced file ready to become a segment.
+type spareSegment struct {
+	f        *os.File
+	capacity int64
+	err      error
 }
 
 // recoveredFrame is an event found in the log at open.
@@ -74,7 +93,7 @@ type recoveredFrame struct {
 // A torn last write (a crash before its fdatasync returned, so never
 // acknowledged) is cut off; damage anywhere else is an ErrCorrupt error.
 func openWAL(dir string, applied eventstore.Position) (*wal, []recoveredFrame, error) {
-	w := &wal{dir: filepath.Join(dir, walDir)}
+	w := &wal{dir: filepath.Join(dir, walDir), spare: make(chan spareSegment, 1)}
 	if err := os.MkdirAll(w.dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("open write-ahead log: %w", err)
 	}
@@ -84,6 +103,14 @@ func openWAL(dir string, applied eventstore.Position) (*wal, []recoveredFrame, e
 	}
 	for _, e := range entries {
 		name := e.Name()
+		if strings.HasSuffix(name, ".tmp") {
+			// A segment being prepared when the process stopped: it
+			// holds no events.
+			if err := os.Remove(filepath.Join(w.dir, name)); err != nil {
+				return nil, nil, fmt.Errorf("open write-ahead log: %w", err)
+			}
+			continue
+		}
 		if !strings.HasSuffix(name, walExt) {
 			continue
 		}
@@ -133,6 +160,7 @@ func openWAL(dir string, applied eventstore.Position) (*wal, []recoveredFrame, e
 			return nil, nil, fmt.Errorf("open write-ahead log: %w", err)
 		}
 		w.f, w.size, w.capacity = f, end, info.Size()
+		w.prepare()
 	}
 	return w, frames, nil
 }
@@ -253,59 +281,104 @@ func appendFrame(buf []byte, pos eventstore.Position, rec []byte) []byte {
 	return buf
 }
 
-// create starts a new segment whose first event will be at first. The
-// file is filled with zeros and synced first, so that later appends
-// overwrite blocks the file system has already allocated: their
-// fdatasync then writes only data, with no journal commit, which keeps it
-// fast and independent of ledger.db's writes.
+// create starts a new segment whose first event will be at first, from
+// the spare prepared in the background (waiting for it if need be), and
+// starts preparing the next spare. Segments are filled with zeros and
+// synced before use, so that appends overwrite blocks the file system has
+// already allocated: their fdatasync then writes only data, with no
+// journal commit, which keeps it fast and independent of ledger.db's
+// writes.
 func (w *wal) create(first eventstore.Position) error {
 	path := filepath.Join(w.dir, fmt.Sprintf("%020d%s", first, walExt))
-	capacity := int64(segmentMinSize)
-	if w.capacity > 0 {
-		capacity = min(2*w.capacity, segmentMaxSize)
+	var sp spareSegment
+	if w.preparing {
+		sp = <-w.spare
+		w.preparing = false
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err == nil {
-		err = writeZeros(f, 0, capacity)
-		if err == nil {
-			err = f.Sync()
-		}
-		if err == nil {
-			err = os.Rename(tmp, path)
-		}
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+	if sp.f == nil || sp.err != nil {
+		// No spare (a new log), or preparing it failed: make one now.
+		sp = zeroFile(path+".tmp", w.nextCapacity())
+		if sp.err != nil {
+			return fmt.Errorf("write-ahead log: new segment: %w", sp.err)
 		}
 	}
-	if err != nil {
+	if err := os.Rename(sp.f.Name(), path); err != nil {
+		sp.f.Close()
+		os.Remove(sp.f.Name())
 		return fmt.Errorf("write-ahead log: new segment: %w", err)
 	}
 	if err := syncDir(w.dir); err != nil {
-		f.Close()
+		sp.f.Close()
 		return err
 	}
 	if w.f != nil {
 		_ = w.f.Close()
 	}
-	w.f, w.size, w.capacity = f, 0, capacity
+	w.f, w.size, w.capacity = sp.f, 0, sp.capacity
 	w.mu.Lock()
 	w.segments = append(w.segments, segment{first: first, path: path})
 	w.mu.Unlock()
+	w.prepare()
 	return nil
+}
+
+// nextCapacity is the size of the next segment: segments start at
+// segmentMinSize and double up to segmentMaxSize, so a small ledger does
+// not preallocate much.
+func (w *wal) nextCapacity() int64 {
+	if w.capacity == 0 {
+		return segmentMinSize
+	}
+	return min(2*w.capacity, segmentMaxSize)
+}
+
+// prepare starts zero-filling the next segment in the background.
+func (w *wal) prepare() {
+	capacity := w.nextCapacity()
+	path := filepath.Join(w.dir, spareName)
+	w.preparing = true
+	go func() { w.spare <- zeroFile(path, capacity) }()
+}
+
+// zeroFile creates path filled with capacity zero bytes and synced.
+func zeroFile(path string, capacity int64) spareSegment {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return spareSegment{err: err}
+	}
+	if err = writeZeros(f, 0, capacity); err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return spareSegment{err: err}
+	}
+	return spareSegment{f: f, capacity: capacity}
 }
 
 // write appends one group's frames (whose first event is at first) and
 // syncs them. On failure it cuts the segment back to where it was, so a
-// later group never follows a half-written one.
+// later group never follows a half-written one. A group larger than a
+// whole segment goes into an empty one, which grows past its
+// preallocated length.
 func (w *wal) write(first eventstore.Position, frames []byte) error {
-	if w.size > 0 && w.size+int64(len(frames)) > w.capacity || int64(len(frames)) > w.capacity {
+	if w.size > 0 && w.size+int64(len(frames)) > w.capacity {
 		if err := w.create(first); err != nil {
 			return err
 		}
 	}
-	n, err := w.f.WriteAt(frames, w.size)
+	var n int
+	var err error
+	if w.fault != nil {
+		var keep int
+		if keep, err = w.fault(frames); err != nil {
+			n, _ = w.f.WriteAt(frames[:keep], w.size)
+		}
+	}
+	if err == nil {
+		n, err = w.f.WriteAt(frames, w.size)
+	}
 	if err == nil {
 		err = unix.Fdatasync(int(w.f.Fd()))
 	}
@@ -339,7 +412,15 @@ func (w *wal) release(applied eventstore.Position) error {
 	return nil
 }
 
+// close closes the last segment and deletes the spare.
 func (w *wal) close() error {
+	if w.preparing {
+		if sp := <-w.spare; sp.f != nil {
+			sp.f.Close()
+			os.Remove(sp.f.Name())
+		}
+		w.preparing = false
+	}
 	if w.f == nil {
 		return nil
 	}

@@ -12,6 +12,20 @@ import (
 	"github.com/parledger/parledger/eventstore"
 )
 
+// The write path is a pipeline of two goroutines. The writer takes
+// requests as they come, checks each against the state the log will have
+// once every group before it is durable, and adds its events to the group
+// being built. The syncer writes a group to the write-ahead log with one
+// write and one fdatasync, then publishes it and acknowledges its
+// requests. The writer builds group k+1 while the syncer waits for group
+// k's fdatasync, and hands it over as soon as the syncer is free: the
+// requests that arrive during one fdatasync share the next.
+//
+// Group k+1 is checked against state that includes group k before k is
+// durable. If k's write fails, every group built on it fails too (nothing
+// of them is written or acknowledged), and the writer starts again from
+// the durable state.
+
 // writeReq is one append or import waiting for the writer.
 type writeReq struct {
 	ctx      context.Context
@@ -21,6 +35,12 @@ type writeReq struct {
 	imported []eventstore.Event // or an import
 	recs     [][]byte           // the import's records
 	size     int                // record bytes
+
+	// recorded are the request's events that ledger.db held when the
+	// caller looked its ids up there (nearly always none), as of the
+	// ledger.db head dbHead.
+	recorded []eventstore.Event
+	dbHead   eventstore.Position
 
 	result eventstore.AppendResult
 	err    error
@@ -50,6 +70,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		r.events[i] = preparedEvent{data: *d, rec: rec, hash: sha256.Sum256(rec[recordHeaderSize:])}
 		r.size += len(rec)
 	}
+	if err := s.lookupRecorded(r); err != nil {
+		return eventstore.AppendResult{}, err
+	}
 	if err := s.submit(ctx, r); err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -70,10 +93,58 @@ func (s *Store) Import(ctx context.Context, events []eventstore.Event) error {
 		r.recs[i] = encodeImported(&events[i])
 		r.size += len(r.recs[i])
 	}
+	if err := s.lookupRecorded(r); err != nil {
+		return err
+	}
 	if err := s.submit(ctx, r); err != nil {
 		return err
 	}
 	return r.err
+}
+
+// ids returns the event ids of a request.
+func (r *writeReq) ids() []uuid.UUID {
+	out := make([]uuid.UUID, 0, len(r.events)+len(r.imported))
+	for i := range r.events {
+		out = append(out, r.events[i].data.ID)
+	}
+	for i := range r.imported {
+		out = append(out, r.imported[i].ID)
+	}
+	return out
+}
+
+// lookupRecorded looks the request's ids up in ledger.db, on the caller's
+// goroutine so that the writer does not have to. The writer looks in
+// memory and among the groups not yet durable, and looks in ledger.db
+// again if the applier moved events there after this lookup.
+func (s *Store) lookupRecorded(r *writeReq) error {
+	var err error
+	r.recorded, r.dbHead, err = s.findInDB(r.ids())
+	return err
+}
+
+// findInDB returns the events of ids that ledger.db holds, and a
+// position up to which ledger.db held every event when it looked (the
+// applier's head, read before the read transaction began).
+func (s *Store) findInDB(ids []uuid.UUID) (found []eventstore.Event, head eventstore.Position, err error) {
+	head = eventstore.Position(s.appliedPos.Load())
+	err = s.view(func(tx *bbolt.Tx) error {
+		idx := tx.Bucket(bucketIDs)
+		for _, id := range ids {
+			pk := idx.Get(id[:])
+			if pk == nil {
+				continue
+			}
+			e, err := decodeRecord(eventstore.Position(u64(pk)), tx.Bucket(bucketLog).Get(pk))
+			if err != nil {
+				return err
+			}
+			found = append(found, e)
+		}
+		return nil
+	})
+	return found, head, err
 }
 
 func (s *Store) submit(ctx context.Context, r *writeReq) error {
@@ -97,134 +168,412 @@ func (s *Store) submit(ctx context.Context, r *writeReq) error {
 	}
 }
 
-// writeLoop is the single writer: it takes every request queued so far and
-// commits them together. Writers whose appends were just acknowledged
-// usually come straight back with the next one, so when fewer requests
-// are queued than the last group had, it waits up to groupWait for the
-// rest: a slightly later fdatasync shared by more appends beats an
-// early one shared by few.
-func (s *Store) writeLoop() {
-	defer close(s.idle)
-	var reqs []*writeReq
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	last := 0
-	for r := range s.reqs {
-		reqs = append(reqs[:0], r)
-		size := r.size
-		waiting := false
-	drain:
-		for len(reqs) < maxGroupRequests && size < maxGroupBytes {
-			select {
-			case r, ok := <-s.reqs:
-				if !ok {
-					break drain
-				}
-				reqs = append(reqs, r)
-				size += r.size
-				continue
-			default:
-			}
-			if len(reqs) >= last {
-				break
-			}
-			if !waiting {
-				waiting = true
-				timer.Reset(groupWait)
-			}
-			select {
-			case r, ok := <-s.reqs:
-				if !ok {
-					break drain
-				}
-				reqs = append(reqs, r)
-				size += r.size
-			case <-timer.C:
-				waiting = false
-				break drain
-			}
-		}
-		if waiting && !timer.Stop() {
-			<-timer.C
-		}
-		last = len(reqs)
-		s.commitGroup(reqs)
-	}
-}
-
-// group is the writer's view of one group commit: the state as it will be
-// once the group is durable.
+// group is one group commit: the requests it answers and the events it
+// writes.
 type group struct {
-	s        *Store
-	next     eventstore.Position            // position of the next event
-	streams  map[string]uint64              // last revisions changed by the group
-	pending  map[uuid.UUID]eventstore.Event // events of the group, by id
-	known    map[uuid.UUID]eventstore.Event // recorded before the group, by id
-	entries  []memEntry
-	frames   []byte
-	lastTime int64
+	gen      uint64              // the writer's generation that built it
+	reqs     []*writeReq         // every request it answers
+	entries  []memEntry          // its events, in log order
+	first    eventstore.Position // position of entries[0]
+	frames   []byte              // their write-ahead log frames
+	size     int                 // record bytes of reqs
+	lastTime int64               // newest recorded time once it is durable
+	finished chan struct{}       // closed by the syncer once it is answered
 }
 
-// commitGroup checks each request against the state including the
-// requests before it, writes the accepted ones' events to the
-// write-ahead log in one write and one fdatasync, then publishes them.
-// A request that fails its checks writes nothing and does not disturb the
-// others; if the write fails, no request of the group is acknowledged.
-func (s *Store) commitGroup(reqs []*writeReq) {
+func (g *group) full() bool { return len(g.reqs) >= maxGroupRequests || g.size >= maxGroupBytes }
+
+// writer is the writer goroutine's state: the log as it will be once every
+// group built so far is durable.
+type writer struct {
+	s        *Store
+	gen      uint64
+	next     eventstore.Position             // position of the next event
+	streams  map[string]uint64               // every stream's last revision
+	lastTime int64                           // newest recorded time
+	pending  map[uuid.UUID]*eventstore.Event // events of unfinished groups, by id
+	queue    []*group                        // groups handed to the syncer, not yet known finished
+	bufs     chan []byte                     // frame buffers given back by the syncer
+}
+
+// writeLoop is the writer goroutine. It returns, closing s.toSync, once
+// s.reqs is closed and everything received is handed to the syncer.
+func (s *Store) writeLoop() {
+	defer close(s.toSync)
+	w := &writer{s: s, gen: 1, pending: make(map[uuid.UUID]*eventstore.Event), bufs: s.frameBufs}
+	w.resetState()
+	g := w.newGroup()
+	reqs := s.reqs
+	var batch []*writeReq
+	for reqs != nil || len(g.reqs) > 0 {
+		if s.brokenGen.Load() >= w.gen {
+			g = w.restart(g)
+		}
+		var send chan<- *group
+		if len(g.reqs) > 0 {
+			send = s.toSync
+		}
+		recv := reqs
+		if g.full() {
+			recv = nil
+		}
+		select {
+		case send <- g:
+			w.queue = append(w.queue, g)
+			g = w.newGroup()
+		case r, ok := <-recv:
+			if !ok {
+				reqs = nil
+				continue
+			}
+			// Take everything queued so far: one look at memory serves it all.
+			batch = append(batch[:0], r)
+			size := g.size + r.size
+		drain:
+			for len(g.reqs)+len(batch) < maxGroupRequests && size < maxGroupBytes {
+				select {
+				case r, ok := <-reqs:
+					if !ok {
+						reqs = nil
+						break drain
+					}
+					batch = append(batch, r)
+					size += r.size
+				default:
+					break drain
+				}
+			}
+			if s.brokenGen.Load() >= w.gen {
+				// Check the batch against the durable state, not the
+				// failed one.
+				g = w.restart(g)
+			}
+			w.stage(g, batch)
+			clear(batch)
+		}
+	}
+	if len(g.reqs) > 0 {
+		s.toSync <- g
+	}
+}
+
+func (w *writer) newGroup() *group {
+	g := &group{gen: w.gen, first: w.next, lastTime: w.lastTime, finished: make(chan struct{})}
+	select {
+	case g.frames = <-w.bufs:
+	default:
+	}
+	return g
+}
+
+// resetState loads the durable state: what the syncer has published.
+func (w *writer) resetState() {
+	s := w.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w.streams = make(map[string]uint64, len(s.streams))
+	for k, v := range s.streams {
+		w.streams[k] = v
+	}
+	w.next = eventstore.Position(s.head.Load()) + 1
+	w.lastTime = s.durableTime
+}
+
+// restart follows a failed write: g and every group handed over since
+// the failure were built on it, so they fail (the syncer fails those it
+// holds), and the writer starts again from the durable state with a new
+// group, which it returns.
+func (w *writer) restart(g *group) *group {
+	err := fmt.Errorf("%w: nothing of this append was written: an earlier write to the write-ahead log failed", eventstore.ErrUnavailable)
+	for _, r := range g.reqs {
+		r.result, r.err = eventstore.AppendResult{}, err
+		close(r.done)
+	}
+	if n := len(w.queue); n > 0 {
+		<-w.queue[n-1].finished
+	}
+	w.queue = w.queue[:0]
+	clear(w.pending)
+	w.resetState()
+	w.gen++
+	return w.newGroup()
+}
+
+// prune forgets the groups the syncer has finished: their events are in
+// memory now (or were not written).
+func (w *writer) prune() {
+	n := 0
+	for _, g := range w.queue {
+		if !isClosed(g.finished) {
+			break
+		}
+		for i := range g.entries {
+			delete(w.pending, g.entries[i].id)
+		}
+		n++
+	}
+	if n > 0 {
+		w.queue = append(w.queue[:0], w.queue[n:]...)
+	}
+}
+
+// recordedSet is where the writer looks for already recorded events while
+// it stages a batch: the groups not yet finished (w.pending), then the
+// events in memory (mem, found under the lock), then ledger.db (each
+// request's recorded, looked up by its caller).
+type recordedSet struct {
+	w       *writer
+	mem     map[uuid.UUID]eventstore.Event
+	applied eventstore.Position
+	r       *writeReq
+}
+
+// find returns the recorded event with id, if any.
+func (rs *recordedSet) find(id uuid.UUID) (*eventstore.Event, bool) {
+	if e, ok := rs.w.pending[id]; ok {
+		return e, true
+	}
+	if e, ok := rs.mem[id]; ok {
+		return &e, true
+	}
+	for i := range rs.r.recorded {
+		if rs.r.recorded[i].ID == id {
+			return &rs.r.recorded[i], true
+		}
+	}
+	return nil, false
+}
+
+// stage checks the requests of a batch in order and adds what they write
+// to g. A request that fails its checks writes nothing and does not
+// disturb the others; its answer still waits for g, like every answer
+// that depends on groups not yet durable.
+func (w *writer) stage(g *group, batch []*writeReq) {
+	w.prune()
+	s := w.s
 	if err := s.waitForSpace(); err != nil {
-		for _, r := range reqs {
+		for _, r := range batch {
 			r.err = err
-			close(r.done)
+			g.reqs = append(g.reqs, r)
 		}
 		return
 	}
-	known, err := s.findRecorded(reqs)
-	if err != nil {
-		for _, r := range reqs {
-			r.err = err
-			close(r.done)
+	// Events are in memory from the applier's head on; those before are
+	// in ledger.db.
+	rs := recordedSet{w: w}
+	s.mu.Lock()
+	rs.applied = s.applied
+	var hits []memEntry
+	var hitPos []eventstore.Position
+	inMem := func(id uuid.UUID) {
+		if _, ok := w.pending[id]; ok {
+			return
 		}
-		return
+		if pos, ok := s.mem.ids[id]; ok {
+			e, _ := s.mem.get(pos)
+			hits, hitPos = append(hits, e), append(hitPos, pos)
+		}
 	}
-	g := &group{
-		s:        s,
-		known:    known,
-		frames:   s.frameBuf[:0],
-		next:     eventstore.Position(s.head.Load()) + 1,
-		streams:  make(map[string]uint64),
-		pending:  make(map[uuid.UUID]eventstore.Event),
-		lastTime: s.lastTime,
+	for _, r := range batch {
+		for i := range r.events {
+			inMem(r.events[i].data.ID)
+		}
+		for i := range r.imported {
+			inMem(r.imported[i].ID)
+		}
 	}
-	var accepted []*writeReq
-	for _, r := range reqs {
+	s.mu.Unlock()
+	if len(hits) > 0 {
+		rs.mem = make(map[uuid.UUID]eventstore.Event, len(hits))
+		for i, h := range hits {
+			e, err := decodeRecord(hitPos[i], h.rec)
+			if err != nil {
+				w.failBatch(g, batch, err)
+				return
+			}
+			rs.mem[e.ID] = e
+		}
+	}
+	for _, r := range batch {
+		g.reqs = append(g.reqs, r)
+		g.size += r.size
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
 			continue
 		}
-		before := len(g.entries)
-		if r.imported != nil {
-			r.err = g.importEvents(r)
-		} else {
-			r.result, r.err = g.append(r)
+		if rs.applied > r.dbHead {
+			// The applier moved events from memory to ledger.db since the
+			// caller looked there: look again.
+			var err error
+			if r.recorded, r.dbHead, err = s.findInDB(r.ids()); err != nil {
+				r.err = err
+				continue
+			}
 		}
-		if r.err == nil && len(g.entries) > before {
-			accepted = append(accepted, r)
+		rs.r = r
+		if r.imported != nil {
+			r.err = w.importEvents(g, &rs, r)
+		} else {
+			r.result, r.err = w.append(g, &rs, r)
+		}
+		if s.staged != nil {
+			s.staged(r)
 		}
 	}
-	if len(g.entries) > 0 {
-		first := g.next - eventstore.Position(len(g.entries))
-		if err := s.wal.write(first, g.frames); err != nil {
-			err = fmt.Errorf("%w: nothing of this append was written: %v", eventstore.ErrUnavailable, err)
-			for _, r := range accepted {
+}
+
+func (w *writer) failBatch(g *group, batch []*writeReq, err error) {
+	for _, r := range batch {
+		r.err = err
+		g.reqs = append(g.reqs, r)
+	}
+}
+
+// add stages one event in g.
+func (w *writer) add(g *group, e *eventstore.Event, rec []byte) {
+	g.frames = appendFrame(g.frames, e.Position, rec)
+	g.entries = append(g.entries, memEntry{stream: e.Stream, rev: e.Revision, id: e.ID, rec: rec})
+	w.pending[e.ID] = e
+	w.streams[e.Stream] = e.Revision
+}
+
+// append checks and stages one append request.
+func (w *writer) append(g *group, rs *recordedSet, r *writeReq) (eventstore.AppendResult, error) {
+	for i := range r.events {
+		if _, found := rs.find(r.events[i].data.ID); found {
+			return w.retry(rs, r)
+		}
+	}
+	last, exists := w.streams[r.stream]
+	if !r.expected.Matches(last, exists) {
+		return eventstore.AppendResult{}, &eventstore.ConflictError{Stream: r.stream, Expected: r.expected, Actual: last, ActualExists: exists}
+	}
+	t := max(w.s.clock().UnixNano(), w.lastTime) // recorded time never goes backwards
+	w.lastTime, g.lastTime = t, t
+	recordedAt := time.Unix(0, t).UTC()
+	rev := nextRevision(last, exists)
+	res := eventstore.AppendResult{Events: make([]eventstore.Event, len(r.events))}
+	for i := range r.events {
+		p := &r.events[i]
+		fillHeader(p.rec, rev, recordedAt, p.hash)
+		res.Events[i] = eventstore.Event{
+			EventData:   p.data,
+			Stream:      r.stream,
+			Revision:    rev,
+			Position:    w.next,
+			RecordedAt:  recordedAt,
+			ContentHash: p.hash,
+		}
+		w.next++
+		w.add(g, &res.Events[i], p.rec)
+		rev++
+	}
+	return res, nil
+}
+
+// retry answers an append some of whose ids are already recorded: if it is
+// exactly an earlier append (same events, same stream, consecutive, and the
+// expected revision held for that append), the earlier result; otherwise
+// an error that says what differs.
+func (w *writer) retry(rs *recordedSet, r *writeReq) (eventstore.AppendResult, error) {
+	res := eventstore.AppendResult{Events: make([]eventstore.Event, len(r.events)), Duplicate: true}
+	for i := range r.events {
+		p := &r.events[i]
+		e, found := rs.find(p.data.ID)
+		switch {
+		case !found:
+			return eventstore.AppendResult{}, fmt.Errorf("%w: event %s is new but event %s of the same append is already recorded",
+				eventstore.ErrDuplicateEventID, p.data.ID, r.events[0].data.ID)
+		case e.Stream != r.stream:
+			return eventstore.AppendResult{}, fmt.Errorf("%w: event %s is recorded in stream %q, not %q",
+				eventstore.ErrDuplicateEventID, e.ID, e.Stream, r.stream)
+		case e.ContentHash != p.hash:
+			return eventstore.AppendResult{}, fmt.Errorf("%w: event %s is recorded at %q revision %d with other content",
+				eventstore.ErrDuplicateEventID, e.ID, r.stream, e.Revision)
+		case i > 0 && e.Revision != res.Events[0].Revision+uint64(i):
+			return eventstore.AppendResult{}, fmt.Errorf("%w: events %s and %s were recorded by different appends",
+				eventstore.ErrDuplicateEventID, res.Events[0].ID, e.ID)
+		}
+		res.Events[i] = *e
+	}
+	if first := res.Events[0].Revision; !r.expected.Matches(first-1, first > 0) {
+		last, exists := w.streams[r.stream]
+		return eventstore.AppendResult{}, &eventstore.ConflictError{Stream: r.stream, Expected: r.expected, Actual: last, ActualExists: exists}
+	}
+	return res, nil
+}
+
+// importEvents checks a whole import batch, then stages it.
+func (w *writer) importEvents(g *group, rs *recordedSet, r *writeReq) error {
+	next := make(map[string]uint64)
+	seen := make(map[uuid.UUID]bool, len(r.imported))
+	for i := range r.imported {
+		e := &r.imported[i]
+		want, ok := next[e.Stream]
+		if !ok {
+			last, exists := w.streams[e.Stream]
+			want = nextRevision(last, exists)
+		}
+		if e.Revision != want {
+			return fmt.Errorf("%w: event %s is revision %d of %q, but the stream's next revision here is %d",
+				eventstore.ErrImportMismatch, e.ID, e.Revision, e.Stream, want)
+		}
+		next[e.Stream] = want + 1
+		if _, found := rs.find(e.ID); found || seen[e.ID] {
+			return fmt.Errorf("%w: event %s is already recorded", eventstore.ErrImportMismatch, e.ID)
+		}
+		seen[e.ID] = true
+	}
+	for i := range r.imported {
+		e := &r.imported[i]
+		e.Position = w.next
+		w.next++
+		w.add(g, e, r.recs[i])
+		w.lastTime = max(w.lastTime, e.RecordedAt.UnixNano())
+	}
+	g.lastTime = w.lastTime
+	return nil
+}
+
+// syncLoop is the syncer goroutine: it writes each group to the
+// write-ahead log, publishes it and answers its requests, in order. After
+// a failed write it fails every group of the same generation, since they
+// were checked against the failed one. It closes s.idle when the writer
+// has stopped and every group is answered.
+func (s *Store) syncLoop() {
+	defer close(s.idle)
+	var broken uint64 // the generation whose write failed
+	var brokenErr error
+	for g := range s.toSync {
+		var err error
+		switch {
+		case g.gen <= broken:
+			err = brokenErr
+		case len(g.entries) > 0:
+			start := time.Now()
+			werr := s.wal.write(g.first, g.frames)
+			s.syncNanos.Add(int64(time.Since(start)))
+			if werr != nil {
+				broken = g.gen
+				brokenErr = fmt.Errorf("%w: nothing of this append was written: %v", eventstore.ErrUnavailable, werr)
+				s.brokenGen.Store(broken)
+				err = brokenErr
+			} else {
+				s.publish(g)
+			}
+		}
+		for _, r := range g.reqs {
+			if err != nil {
 				r.result, r.err = eventstore.AppendResult{}, err
 			}
-		} else {
-			s.publish(g)
+			close(r.done)
 		}
-		s.frameBuf = g.frames // reuse the buffer; the log has copied it
-	}
-	for _, r := range reqs {
-		close(r.done)
+		select {
+		case s.frameBufs <- g.frames[:0]: // the log has copied it
+		default:
+		}
+		g.frames = nil
+		close(g.finished)
 	}
 }
 
@@ -247,206 +596,13 @@ func (s *Store) publish(g *group) {
 	s.mu.Lock()
 	for _, e := range g.entries {
 		s.mem.add(e)
+		s.streams[e.stream] = e.rev
 	}
-	for stream, rev := range g.streams {
-		s.streams[stream] = rev
-	}
-	s.head.Store(uint64(g.next - 1))
+	s.head.Store(uint64(g.first) + uint64(len(g.entries)) - 1)
+	s.durableTime = g.lastTime
 	s.mu.Unlock()
-	s.lastTime = g.lastTime
 	s.groups.Add(1)
 	s.grouped.Add(uint64(len(g.entries)))
 	s.broadcast()
 	s.wake()
-}
-
-// streamState returns the last revision of stream as the group leaves it.
-func (g *group) streamState(stream string) (uint64, bool) {
-	if rev, ok := g.streams[stream]; ok {
-		return rev, true
-	}
-	rev, ok := g.s.streams[stream] // only this goroutine writes the map
-	return rev, ok
-}
-
-// lookup finds an already recorded event by id: in this group, or among
-// those found by findRecorded when the group began.
-func (g *group) lookup(id uuid.UUID) (eventstore.Event, bool, error) {
-	if e, ok := g.pending[id]; ok {
-		return e, true, nil
-	}
-	e, ok := g.known[id]
-	return e, ok, nil
-}
-
-// findRecorded looks up the ids of a group's events among the events
-// waiting for the applier, then in ledger.db, in that order: the applier
-// commits to ledger.db before it forgets events in memory, so an event is
-// always found in one of the two.
-func (s *Store) findRecorded(reqs []*writeReq) (map[uuid.UUID]eventstore.Event, error) {
-	known := make(map[uuid.UUID]eventstore.Event)
-	var misses []uuid.UUID
-	type hit struct {
-		pos   eventstore.Position
-		entry memEntry
-	}
-	var hits []hit
-	s.mu.Lock()
-	for _, r := range reqs {
-		check := func(id uuid.UUID) {
-			if pos, ok := s.mem.ids[id]; ok {
-				entry, _ := s.mem.get(pos)
-				hits = append(hits, hit{pos, entry})
-			} else {
-				misses = append(misses, id)
-			}
-		}
-		for i := range r.events {
-			check(r.events[i].data.ID)
-		}
-		for i := range r.imported {
-			check(r.imported[i].ID)
-		}
-	}
-	s.mu.Unlock()
-	for _, h := range hits {
-		e, err := decodeRecord(h.pos, h.entry.rec)
-		if err != nil {
-			return nil, err
-		}
-		known[e.ID] = e
-	}
-	if len(misses) == 0 {
-		return known, nil
-	}
-	err := s.view(func(tx *bbolt.Tx) error {
-		ids, log := tx.Bucket(bucketIDs), tx.Bucket(bucketLog)
-		for _, id := range misses {
-			pk := ids.Get(id[:])
-			if pk == nil {
-				continue
-			}
-			e, err := decodeRecord(eventstore.Position(u64(pk)), log.Get(pk))
-			if err != nil {
-				return err
-			}
-			known[id] = e
-		}
-		return nil
-	})
-	return known, err
-}
-
-// add records one event of the group.
-func (g *group) add(e eventstore.Event, rec []byte) {
-	g.frames = appendFrame(g.frames, e.Position, rec)
-	g.entries = append(g.entries, memEntry{stream: e.Stream, rev: e.Revision, id: e.ID, rec: rec})
-	g.pending[e.ID] = e
-	g.streams[e.Stream] = e.Revision
-}
-
-// append checks and stages one append request.
-func (g *group) append(r *writeReq) (eventstore.AppendResult, error) {
-	for i := range r.events {
-		if _, found, err := g.lookup(r.events[i].data.ID); err != nil {
-			return eventstore.AppendResult{}, err
-		} else if found {
-			return g.retry(r)
-		}
-	}
-	last, exists := g.streamState(r.stream)
-	if !r.expected.Matches(last, exists) {
-		return eventstore.AppendResult{}, &eventstore.ConflictError{Stream: r.stream, Expected: r.expected, Actual: last, ActualExists: exists}
-	}
-	t := max(g.s.clock().UnixNano(), g.lastTime) // recorded time never goes backwards
-	g.lastTime = t
-	recordedAt := time.Unix(0, t).UTC()
-	rev := nextRevision(last, exists)
-	res := eventstore.AppendResult{Events: make([]eventstore.Event, len(r.events))}
-	for i := range r.events {
-		p := &r.events[i]
-		fillHeader(p.rec, rev, recordedAt, p.hash)
-		e := eventstore.Event{
-			EventData:   p.data,
-			Stream:      r.stream,
-			Revision:    rev,
-			Position:    g.next,
-			RecordedAt:  recordedAt,
-			ContentHash: p.hash,
-		}
-		g.next++
-		g.add(e, p.rec)
-		res.Events[i] = e
-		rev++
-	}
-	return res, nil
-}
-
-// retry answers an append some of whose ids are already recorded: if it is
-// exactly an earlier append (same events, same stream, consecutive, and the
-// expected revision held for that append), the earlier result; otherwise
-// an error that says what differs.
-func (g *group) retry(r *writeReq) (eventstore.AppendResult, error) {
-	res := eventstore.AppendResult{Events: make([]eventstore.Event, len(r.events)), Duplicate: true}
-	for i := range r.events {
-		p := &r.events[i]
-		e, found, err := g.lookup(p.data.ID)
-		if err != nil {
-			return eventstore.AppendResult{}, err
-		}
-		switch {
-		case !found:
-			return eventstore.AppendResult{}, fmt.Errorf("%w: event %s is new but event %s of the same append is already recorded",
-				eventstore.ErrDuplicateEventID, p.data.ID, r.events[0].data.ID)
-		case e.Stream != r.stream:
-			return eventstore.AppendResult{}, fmt.Errorf("%w: event %s is recorded in stream %q, not %q",
-				eventstore.ErrDuplicateEventID, e.ID, e.Stream, r.stream)
-		case e.ContentHash != p.hash:
-			return eventstore.AppendResult{}, fmt.Errorf("%w: event %s is recorded at %q revision %d with other content",
-				eventstore.ErrDuplicateEventID, e.ID, r.stream, e.Revision)
-		case i > 0 && e.Revision != res.Events[0].Revision+uint64(i):
-			return eventstore.AppendResult{}, fmt.Errorf("%w: events %s and %s were recorded by different appends",
-				eventstore.ErrDuplicateEventID, res.Events[0].ID, e.ID)
-		}
-		res.Events[i] = e
-	}
-	if first := res.Events[0].Revision; !r.expected.Matches(first-1, first > 0) {
-		last, exists := g.streamState(r.stream)
-		return eventstore.AppendResult{}, &eventstore.ConflictError{Stream: r.stream, Expected: r.expected, Actual: last, ActualExists: exists}
-	}
-	return res, nil
-}
-
-// importEvents checks a whole import batch, then stages it.
-func (g *group) importEvents(r *writeReq) error {
-	next := make(map[string]uint64)
-	seen := make(map[uuid.UUID]bool, len(r.imported))
-	for i := range r.imported {
-		e := &r.imported[i]
-		want, ok := next[e.Stream]
-		if !ok {
-			want = nextRevision(g.streamState(e.Stream))
-		}
-		if e.Revision != want {
-			return fmt.Errorf("%w: event %s is revision %d of %q, but the stream's next revision here is %d",
-				eventstore.ErrImportMismatch, e.ID, e.Revision, e.Stream, want)
-		}
-		next[e.Stream] = want + 1
-		_, found, err := g.lookup(e.ID)
-		if err != nil {
-			return err
-		}
-		if found || seen[e.ID] {
-			return fmt.Errorf("%w: event %s is already recorded", eventstore.ErrImportMismatch, e.ID)
-		}
-		seen[e.ID] = true
-	}
-	for i := range r.imported {
-		e := r.imported[i]
-		e.Position = g.next
-		g.next++
-		g.add(e, r.recs[i])
-		g.lastTime = max(g.lastTime, e.RecordedAt.UnixNano())
-	}
-	return nil
 }

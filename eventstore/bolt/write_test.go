@@ -1,0 +1,425 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/parledger/parledger/eventstore"
+)
+
+// testEvent returns a valid event whose payload carries n.
+func testEvent(n int) eventstore.EventData {
+	return eventstore.EventData{
+		ID: uuid.New(), Type: "SelfScoreRecorded", SchemaVersion: 1,
+		Actor:   eventstore.Actor{ID: "u", Role: "unit", Scope: "001"},
+		Payload: []byte(fmt.Sprintf(`{"n":%d}`, n)),
+	}
+}
+
+// mustOpenTuned opens a store in dir with tune applied before it starts,
+// and closes it when the test ends.
+func mustOpenTuned(t *testing.T, dir string, tune func(*Store)) *Store {
+	t.Helper()
+	s, err := open(dir, Options{}, tune)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func readAllT(t *testing.T, s *Store) []eventstore.Event {
+	t.Helper()
+	var out []eventstore.Event
+	for e, err := range s.ReadAll(context.Background(), eventstore.ReadAllOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// checkLog checks that the log holds exactly want, at positions 1, 2, ...
+func checkLog(t *testing.T, s *Store, want ...eventstore.Event) {
+	t.Helper()
+	got := readAllT(t, s)
+	if len(got) != len(want) {
+		t.Fatalf("log has %d events, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i].ID != want[i].ID || got[i].Position != eventstore.Position(i+1) || got[i].Revision != want[i].Revision || got[i].ContentHash != want[i].ContentHash {
+			t.Errorf("event %d is %s at %d (revision %d), want %s at %d (revision %d)", i, got[i].ID, got[i].Position, got[i].Revision, want[i].ID, i+1, want[i].Revision)
+		}
+	}
+	if h, _ := s.Head(context.Background()); h != eventstore.Position(len(want)) {
+		t.Errorf("head = %d, want %d", h, len(want))
+	}
+}
+
+// TestWriteFailure injects failures into write-ahead log writes and checks
+// that nothing of a failed write is acknowledged, readable or recovered,
+// and that the store goes on working.
+func TestWriteFailure(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		keep func(frames []byte) int // bytes that reach the file before the failure
+	}{
+		{"ErrUnavailable/NothingWritten", func([]byte) int { return 0 }},
+		{"ErrUnavailable/TornWrite", func(f []byte) int { return len(f) / 2 }},
+		// Every byte written, then fdatasync fails: the bytes must still
+		// not count, since the disk did not confirm them.
+		{"ErrUnavailable/SyncFailed", func(f []byte) int { return len(f) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := mustOpenTuned(t, dir, nil)
+			ctx := context.Background()
+			first, err := s.Append(ctx, "s", eventstore.NoStream, testEvent(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			failNext := true
+			s.wal.fault = func(frames []byte) (int, error) {
+				if !failNext {
+					return 0, nil
+				}
+				failNext = false
+				return tt.keep(frames), errors.New("injected I/O error")
+			}
+			lost := testEvent(1)
+			_, err = s.Append(ctx, "s", eventstore.Exact(0), lost, testEvent(2))
+			if !errors.Is(err, eventstore.ErrUnavailable) {
+				t.Fatalf("append during a failing write: err = %v, want ErrUnavailable", err)
+			}
+			checkLog(t, s, first.Events...)
+
+			// The store goes on: the failed events' id is free, the stream
+			// is still at revision 0, positions continue without a gap.
+			next, err := s.Append(ctx, "s", eventstore.Exact(0), lost)
+			if err != nil {
+				t.Fatalf("append after the failure: %v", err)
+			}
+			if e := next.Events[0]; next.Duplicate || e.Position != 2 || e.Revision != 1 {
+				t.Errorf("append after the failure = %+v, want a new event at position 2, revision 1", next)
+			}
+			want := append(first.Events, next.Events...)
+			checkLog(t, s, want...)
+
+			// And so does the store reopened.
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = mustOpenTuned(t, dir, nil)
+			checkLog(t, s, want...)
+			if rep, err := s.Verify(ctx); err != nil || rep.Events != 2 {
+				t.Errorf("Verify = %+v, %v", rep, err)
+			}
+		})
+	}
+	t.Run("ErrUnavailable/Recovered", func(t *testing.T) {
+		// Events left only in the write-ahead log (the applier never
+		// ran), with a failed write after them: reopening finds exactly
+		// the acknowledged ones.
+		dir := t.TempDir()
+		s := mustOpenTuned(t, dir, func(s *Store) { s.applyMin, s.applyDelay = 1<<30, time.Hour })
+		ctx := context.Background()
+		var want []eventstore.Event
+		for i := 0; i < 5; i++ {
+			res, err := s.Append(ctx, "s", eventstore.Any, testEvent(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, res.Events...)
+		}
+		s.wal.fault = func(frames []byte) (int, error) { return len(frames) - 3, errors.New("injected I/O error") }
+		if _, err := s.Append(ctx, "s", eventstore.Any, testEvent(9)); !errors.Is(err, eventstore.ErrUnavailable) {
+			t.Fatalf("err = %v, want ErrUnavailable", err)
+		}
+		s2 := mustOpenTuned(t, copyDir(t, dir), nil)
+		if got := s2.Stats().Pending; got != 5 {
+			t.Errorf("recovered %d events from the write-ahead log, want 5", got)
+		}
+		checkLog(t, s2, want...)
+	})
+}
+
+// copyDir copies the files of a data directory whose store is idle (no
+// write or commit under way) to a new directory: what a crash would leave
+// on disk.
+func copyDir(t *testing.T, dir string) string {
+	t.Helper()
+	to := t.TempDir()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o750)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return to
+}
+
+// TestPipelinedFailure fails the write of one group while the next group,
+// checked against it, waits: both must fail, and the writer must start
+// again from the durable state.
+func TestPipelinedFailure(t *testing.T) {
+	dir := t.TempDir()
+	entered, release := make(chan struct{}), make(chan struct{})
+	staged := make(chan *writeReq, 10)
+	calls := 0
+	s := mustOpenTuned(t, dir, func(s *Store) {
+		s.staged = func(r *writeReq) { staged <- r }
+	})
+	s.wal.fault = func([]byte) (int, error) {
+		calls++
+		if calls > 1 {
+			return 0, nil
+		}
+		close(entered)
+		<-release
+		return 0, errors.New("injected I/O error")
+	}
+	ctx := context.Background()
+	errs := make(chan error, 2)
+	go func() {
+		_, err := s.Append(ctx, "s", eventstore.NoStream, testEvent(0))
+		errs <- err
+	}()
+	<-staged
+	<-entered // the first group is in the syncer, its write pending
+	go func() {
+		// Checked against the first group: revision 0 exists there.
+		_, err := s.Append(ctx, "s", eventstore.Exact(0), testEvent(1))
+		errs <- err
+	}()
+	<-staged
+	close(release)
+	for i := 0; i < 2; i++ {
+		if err := <-errs; !errors.Is(err, eventstore.ErrUnavailable) {
+			t.Errorf("append %d: err = %v, want ErrUnavailable", i, err)
+		}
+	}
+	checkLog(t, s)
+	// The stream does not exist: the writer forgot what it had assumed.
+	res, err := s.Append(ctx, "s", eventstore.NoStream, testEvent(2))
+	if err != nil {
+		t.Fatalf("append after the failure: %v", err)
+	}
+	checkLog(t, s, res.Events...)
+	var conflict *eventstore.ConflictError
+	if _, err := s.Append(ctx, "s", eventstore.Exact(1), testEvent(3)); !errors.As(err, &conflict) || conflict.Actual != 0 {
+		t.Errorf("append at revision 1: err = %v, want a conflict at revision 0", err)
+	}
+}
+
+// TestApplierBoundary runs appends, idempotent retries, reads and a
+// subscription while the applier moves events from memory to ledger.db
+// every few events, so that every read and check crosses the boundary.
+func TestApplierBoundary(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpenTuned(t, dir, func(s *Store) { s.applyMin, s.applyMax, s.applyDelay = 3, 7, time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const writers, perWriter = 4, 150
+	const total = writers * perWriter
+
+	// A subscription from the start sees every event once, in order,
+	// wherever it was when read.
+	subErr := make(chan error, 1)
+	subCtx, stopSub := context.WithCancel(ctx)
+	defer stopSub()
+	go func() {
+		next := eventstore.Start
+		for msg, err := range s.Subscribe(subCtx, 0) {
+			if err != nil {
+				subErr <- err
+				return
+			}
+			if msg.CaughtUp {
+				continue
+			}
+			if msg.Event.Position != next {
+				subErr <- fmt.Errorf("subscription delivered position %d, want %d", msg.Event.Position, next)
+				return
+			}
+			if err := msg.Event.VerifyHash(); err != nil {
+				subErr <- err
+				return
+			}
+			if next++; next > total {
+				subErr <- nil
+				return
+			}
+		}
+		subErr <- errors.New("subscription ended early")
+	}()
+
+	var g errgroup.Group
+	for w := 0; w < writers; w++ {
+		g.Go(func() error {
+			stream := fmt.Sprintf("w-%d", w)
+			for i := 0; i < perWriter; i++ {
+				expected := eventstore.NoStream
+				if i > 0 {
+					expected = eventstore.Exact(uint64(i - 1))
+				}
+				res, err := s.Append(ctx, stream, expected, testEvent(i))
+				if err != nil {
+					return fmt.Errorf("writer %d append %d: %w", w, i, err)
+				}
+				// Retry an earlier append: the original is in memory or
+				// in ledger.db by now, and must be found in either.
+				if i%10 == 9 {
+					old := readBack(ctx, s, stream, uint64(i-5))
+					if old.err != nil {
+						return old.err
+					}
+					again, err := s.Append(ctx, stream, eventstore.Exact(uint64(i-6)), old.e.EventData)
+					if err != nil || !again.Duplicate || again.Events[0].Position != old.e.Position {
+						return fmt.Errorf("writer %d retry of revision %d = %+v, %v; want the original at %d", w, i-5, again, err, old.e.Position)
+					}
+				}
+				// Read the stream back while it straddles the boundary.
+				n := 0
+				for e, err := range s.ReadStream(ctx, stream, eventstore.ReadStreamOptions{}) {
+					if err != nil {
+						return err
+					}
+					if e.Revision != uint64(n) {
+						return fmt.Errorf("stream %s read revision %d at %d", stream, e.Revision, n)
+					}
+					n++
+				}
+				if n != i+1 || res.Events[0].Revision != uint64(i) {
+					return fmt.Errorf("stream %s has %d events after append %d", stream, n, i)
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-subErr:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("subscription did not deliver every event")
+	}
+	if st := s.Stats(); st.Applies < 10 {
+		t.Errorf("the applier committed %d times; the test wants it busy", st.Applies)
+	}
+	if rep, err := s.Verify(ctx); err != nil || rep.Events != total {
+		t.Fatalf("Verify = %+v, %v", rep, err)
+	}
+}
+
+type readResult struct {
+	e   eventstore.Event
+	err error
+}
+
+func readBack(ctx context.Context, s *Store, stream string, rev uint64) readResult {
+	for e, err := range s.ReadStream(ctx, stream, eventstore.ReadStreamOptions{From: rev, Limit: 1}) {
+		return readResult{e, err}
+	}
+	return readResult{err: fmt.Errorf("%s revision %d not found", stream, rev)}
+}
+
+// TestImportThroughWriter interleaves imports with appends on other
+// streams and checks that an import is checked against everything
+// recorded, in memory, in flight or in ledger.db.
+func TestImportThroughWriter(t *testing.T) {
+	src := mustOpenTuned(t, t.TempDir(), nil)
+	ctx := context.Background()
+	for i := 0; i < 30; i++ {
+		if _, err := src.Append(ctx, fmt.Sprintf("s-%d", i%3), eventstore.Any, testEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := readAllT(t, src)
+
+	dst := mustOpenTuned(t, t.TempDir(), func(s *Store) { s.applyMin, s.applyDelay = 1<<30, time.Hour })
+	var g errgroup.Group
+	g.Go(func() error {
+		for i := 0; i < 50; i++ {
+			if _, err := dst.Append(ctx, "local", eventstore.Any, testEvent(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	g.Go(func() error {
+		for i := 0; i < len(events); i += 10 {
+			if err := dst.Import(ctx, events[i:i+10]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T) {
+		t.Helper()
+		// An imported event keeps everything but its position.
+		n := 0
+		for e, err := range dst.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Stream == "local" {
+				continue
+			}
+			want := events[n]
+			if e.ID != want.ID || e.Revision != want.Revision || !e.RecordedAt.Equal(want.RecordedAt) || e.ContentHash != want.ContentHash {
+				t.Fatalf("imported event %d = %+v, want %+v", n, e, want)
+			}
+			n++
+		}
+		if n != len(events) {
+			t.Fatalf("%d events imported, want %d", n, len(events))
+		}
+		// The same events again are refused, and so is an event whose id
+		// is taken, wherever the recorded one is.
+		if err := dst.Import(ctx, events[:10]); !errors.Is(err, eventstore.ErrImportMismatch) {
+			t.Errorf("importing again: err = %v, want ErrImportMismatch", err)
+		}
+		next := events[len(events)-1]
+		next.Revision++
+		next.ContentHash = next.ComputeHash()
+		if err := dst.Import(ctx, []eventstore.Event{next}); !errors.Is(err, eventstore.ErrImportMismatch) {
+			t.Errorf("importing a recorded id: err = %v, want ErrImportMismatch", err)
+		}
+	}
+	t.Run("InMemory", check)
+	if err := dst.flush(); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("InLedgerDB", check)
+	if got := len(readAllT(t, dst)); got != 80 {
+		t.Errorf("log has %d events, want 80", got)
+	}
+}
