@@ -520,6 +520,14 @@ func (a *Assessment) DecideAppraisals(x Context, round int, scores []ItemScore, 
 	if err := require(x.Principal, "appraise items", RoleAppraiser); err != nil {
 		return nil, err
 	}
+	// Scope first: an agency learns nothing of another agency's items.
+	for _, s := range scores {
+		if n := x.Framework.Find(s.Item); n != nil && n.IsLeaf() && (n.Method == MethodSelf || n.Method == MethodHigherLevel) {
+			if agency := x.Framework.LeafAgency(s.Item); agency != x.Principal.Scope {
+				return nil, forbidden(x.Principal, "appraise item %s, which agency %s appraises", s.Item, agency)
+			}
+		}
+	}
 	if err := a.notFinalized(x); err != nil {
 		return nil, err
 	}

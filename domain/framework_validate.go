@@ -30,6 +30,9 @@ var (
 // them.
 var knownMethods = []Method{MethodSelf, MethodSurvey, MethodHigherLevel, MethodBonus, MethodPenalty}
 
+// ValidFrameworkID reports whether id is a well-formed framework id.
+func ValidFrameworkID(id string) bool { return frameworkIDPattern.MatchString(id) }
+
 // Valid reports whether m is one of the known scoring methods.
 func (m Method) Valid() bool { return slices.Contains(knownMethods, m) }
 

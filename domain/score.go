@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 
@@ -165,6 +166,33 @@ type Standing struct {
 	Status string `json:"status"`
 	Rank   int    `json:"rank"`
 	Grade  string `json:"grade,omitempty"`
+}
+
+// standingJSON is the wire form of a Standing: the unit named by its code
+// and name at the top level, as rankings tables list it.
+type standingJSON struct {
+	UnitCode string `json:"unitCode"`
+	UnitName string `json:"unitName"`
+	Block    Block  `json:"block"`
+	Rank     int    `json:"rank"`
+	Grade    string `json:"grade,omitempty"`
+	Status   string `json:"status"`
+	Score    Score  `json:"score"`
+}
+
+// MarshalJSON writes the standing with unitCode and unitName.
+func (s Standing) MarshalJSON() ([]byte, error) {
+	return json.Marshal(standingJSON{UnitCode: s.Unit.Code, UnitName: s.Unit.Name, Block: s.Unit.Block, Rank: s.Rank, Grade: s.Grade, Status: s.Status, Score: s.Score})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *Standing) UnmarshalJSON(b []byte) error {
+	var j standingJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = Standing{Unit: Unit{Code: j.UnitCode, Name: j.UnitName, Block: j.Block}, Score: j.Score, Status: j.Status, Rank: j.Rank, Grade: j.Grade}
+	return nil
 }
 
 // RankBlock orders standings of one block by index, highest first (then by

@@ -23,12 +23,10 @@ type rankingsBody struct {
 		Block     string `json:"block"`
 		Framework string `json:"framework"`
 		Rows      []struct {
-			Unit struct {
-				Code  string `json:"code"`
-				Name  string `json:"name"`
-				Block string `json:"block"`
-			} `json:"unit"`
-			Score struct {
+			UnitCode string `json:"unitCode"`
+			UnitName string `json:"unitName"`
+			Block    string `json:"block"`
+			Score    struct {
 				Self, Appraised, Survey, Bonus, Penalty, Final, Max, Index string
 				Provisional                                                bool
 				Areas, Criteria                                            []struct {
@@ -107,13 +105,13 @@ func TestRankings(t *testing.T) {
 		}
 		for i, w := range ws {
 			r := b.Rows[i]
-			got := want{r.Unit.Code, r.Unit.Name, r.Score.Self, r.Score.Appraised, r.Score.Survey, r.Score.Bonus, r.Score.Penalty,
+			got := want{r.UnitCode, r.UnitName, r.Score.Self, r.Score.Appraised, r.Score.Survey, r.Score.Bonus, r.Score.Penalty,
 				r.Score.Final, r.Score.Index, r.Score.Provisional, r.Rank, r.Grade, r.Status}
 			if got != w {
 				t.Errorf("block %s row %d:\n got %+v\nwant %+v", b.Block, i, got, w)
 			}
 			if r.Score.Max != "40" {
-				t.Errorf("%s: max %s, want 40", r.Unit.Code, r.Score.Max)
+				t.Errorf("%s: max %s, want 40", r.UnitCode, r.Score.Max)
 			}
 		}
 	}

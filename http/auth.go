@@ -209,6 +209,7 @@ func (s *Server) routes() {
 		{"POST", a + "/explanations/{explanation}/resolution", []domain.Role{domain.RoleCouncil}, s.resolveExplanation},
 		{"POST", a + "/finalization", homeAffair, s.finalize},
 		{"GET", a + "/audit", signedIn, s.audit},
+		{"POST", "/api/v1/evidence", []domain.Role{domain.RoleUnit}, s.uploadEvidence},
 		{"GET", "/api/v1/evidence/{sha256}", signedIn, s.downloadEvidence},
 		{"GET", "/api/v1/tokens", homeAffair, s.listTokens},
 		{"POST", "/api/v1/tokens", homeAffair, s.issueToken},

@@ -115,6 +115,10 @@ func (s *Server) putBlob(r *http.Request, part io.Reader) (blobs.Blob, string, e
 // ({"item", "sha256", "title", "documentNumber"}), and attaches the
 // evidence to the item.
 func (s *Server) attachEvidence(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
+	// Refuse another unit before storing anything it sends.
+	if unit := vars(r, "unit"); p.Scope != unit {
+		return domain.Errorf(domain.EFORBIDDEN, "%s (%s %s) may not attach evidence for unit %s.", p.ID, p.Role, p.Scope, unit)
+	}
 	var item string
 	var ev domain.Evidence
 	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -181,6 +185,51 @@ func (s *Server) attachEvidence(w http.ResponseWriter, r *http.Request, p domain
 	return s.assess(w, r, p, func(a *domain.Assessment, x domain.Context) ([]domain.Decision, error) {
 		return a.DecideAttachEvidence(x, item, ev)
 	})
+}
+
+// UploadedEvidence is the answer to an upload of a file alone.
+type UploadedEvidence struct {
+	SHA256    string `json:"sha256"`
+	Size      int64  `json:"size"`
+	MediaType string `json:"mediaType"`
+}
+
+// uploadEvidence stores a file (multipart part "file") and answers its
+// hash, for documents that accompany an explanation.
+func (s *Server) uploadEvidence(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		return &domain.Error{Code: eUnsupported, Message: "Upload the file as multipart/form-data with a part named file."}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.Blobs.MaxSize()+1<<20)
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	var out *UploadedEvidence
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return domain.Errorf(domain.ETOOLARGE, "The upload is larger than %s.", sizeText(s.Blobs.MaxSize()))
+		}
+		if err != nil {
+			return domain.Errorf(domain.EINVALID, "The multipart body is not valid: %v.", err)
+		}
+		if part.FormName() != "file" || out != nil {
+			return domain.Invalid("Send one part, named file.", domain.FieldError{Field: part.FormName(), Detail: "unexpected part"})
+		}
+		b, mediaType, err := s.putBlob(r, part)
+		if err != nil {
+			return err
+		}
+		out = &UploadedEvidence{SHA256: b.Hash.String(), Size: b.Size, MediaType: mediaType}
+	}
+	if out == nil {
+		return domain.Invalid("The upload has no file.", domain.FieldError{Field: "file", Detail: "is required"})
+	}
+	writeJSON(w, http.StatusCreated, out)
+	return nil
 }
 
 func (s *Server) withdrawEvidence(w http.ResponseWriter, r *http.Request, p domain.Principal) error {

@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -59,7 +60,9 @@ func (s *Server) written(w http.ResponseWriter, r *http.Request, res ledger.Resu
 	}
 	status := http.StatusOK
 	if len(res.Events) > 0 {
-		status = http.StatusCreated
+		if r.Method != http.MethodDelete {
+			status = http.StatusCreated
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.WriteWait)
 		_ = s.Runner.WaitFor(ctx, res.Events[len(res.Events)-1].Position)
 		cancel()
@@ -328,6 +331,16 @@ func (s *Server) rankings(w http.ResponseWriter, r *http.Request, p domain.Princ
 		only.Blocks = slices.DeleteFunc(slices.Clone(rk.Blocks), func(x projections.BlockRanking) bool { return x.Block != domain.Block(b) })
 		rk = &only
 	}
+	if p.Role == domain.RoleUnit && c.Published == nil {
+		// Before publication a unit sees its own line only.
+		only := *rk
+		only.Blocks = make([]projections.BlockRanking, 0, len(rk.Blocks))
+		for _, br := range rk.Blocks {
+			br.Rows = slices.DeleteFunc(slices.Clone(br.Rows), func(row domain.Standing) bool { return row.Unit.Code != p.Scope })
+			only.Blocks = append(only.Blocks, br)
+		}
+		rk = &only
+	}
 	writeJSON(w, http.StatusOK, rk)
 	return nil
 }
@@ -479,12 +492,32 @@ func (s *Server) assess(w http.ResponseWriter, r *http.Request, p domain.Princip
 	return s.written(w, r, res)
 }
 
+// ScoreInput is one item's score in a request. Points are required: a
+// missing or null value is an error, never zero.
+type ScoreInput struct {
+	Item   string           `json:"item"`
+	Points *decimal.Decimal `json:"points"`
+	Note   string           `json:"note,omitempty"`
+	Reason string           `json:"reason,omitempty"`
+}
+
 // ScoresRequest is the body of the batch score commands.
 type ScoresRequest struct {
-	Round  int                `json:"round,omitempty"`
-	Reason string             `json:"reason,omitempty"`
-	Batch  string             `json:"batch,omitempty"`
-	Scores []domain.ItemScore `json:"scores"`
+	Round  int          `json:"round,omitempty"`
+	Reason string       `json:"reason,omitempty"`
+	Batch  string       `json:"batch,omitempty"`
+	Scores []ScoreInput `json:"scores"`
+	// items are Scores checked for points.
+	items []domain.ItemScore
+}
+
+// required returns the points or records that they are missing.
+func required(fields *[]domain.FieldError, name string, p *decimal.Decimal) decimal.Decimal {
+	if p == nil {
+		*fields = append(*fields, domain.FieldError{Field: name, Detail: "is required: a decimal number such as 1.25"})
+		return decimal.Zero
+	}
+	return *p
 }
 
 func (s *Server) scores(w http.ResponseWriter, r *http.Request, allowed ...string) (ScoresRequest, error) {
@@ -493,6 +526,13 @@ func (s *Server) scores(w http.ResponseWriter, r *http.Request, allowed ...strin
 		return body, err
 	}
 	var fields []domain.FieldError
+	for i, sc := range body.Scores {
+		pts := required(&fields, fmt.Sprintf("scores[%d].points", i), sc.Points)
+		body.items = append(body.items, domain.ItemScore{Item: sc.Item, Points: pts, Note: sc.Note, Reason: sc.Reason})
+	}
+	if len(fields) > 0 {
+		return body, domain.Invalid("Some scores have no points.", fields...)
+	}
 	if body.Round != 0 && !slices.Contains(allowed, "round") {
 		fields = append(fields, domain.FieldError{Field: "round", Detail: "this request has no round"})
 	}
@@ -514,7 +554,7 @@ func (s *Server) recordSelfScores(w http.ResponseWriter, r *http.Request, p doma
 		return err
 	}
 	return s.assess(w, r, p, func(a *domain.Assessment, x domain.Context) ([]domain.Decision, error) {
-		return a.DecideSelfScores(x, body.Scores)
+		return a.DecideSelfScores(x, body.items)
 	})
 }
 
@@ -527,7 +567,7 @@ func (s *Server) recordAppraisals(w http.ResponseWriter, r *http.Request, p doma
 		body.Round = 1
 	}
 	return s.assess(w, r, p, func(a *domain.Assessment, x domain.Context) ([]domain.Decision, error) {
-		return a.DecideAppraisals(x, body.Round, body.Scores, body.Reason)
+		return a.DecideAppraisals(x, body.Round, body.items, body.Reason)
 	})
 }
 
@@ -537,7 +577,7 @@ func (s *Server) recordSurveyScores(w http.ResponseWriter, r *http.Request, p do
 		return err
 	}
 	return s.assess(w, r, p, func(a *domain.Assessment, x domain.Context) ([]domain.Decision, error) {
-		return a.DecideSurveyScores(x, body.Scores, body.Batch)
+		return a.DecideSurveyScores(x, body.items, body.Batch)
 	})
 }
 
@@ -547,7 +587,7 @@ func (s *Server) recordBonusPenalties(w http.ResponseWriter, r *http.Request, p 
 		return err
 	}
 	return s.assess(w, r, p, func(a *domain.Assessment, x domain.Context) ([]domain.Decision, error) {
-		return a.DecideBonusPenalty(x, body.Scores, body.Reason)
+		return a.DecideBonusPenalty(x, body.items, body.Reason)
 	})
 }
 
@@ -611,18 +651,23 @@ func (s *Server) evidence(ctx context.Context, field string, ref EvidenceRef) (d
 
 func (s *Server) raiseExplanation(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
 	var body struct {
-		Item     string          `json:"item"`
-		Claimed  decimal.Decimal `json:"claimedPoints"`
-		Argument string          `json:"argument"`
-		Evidence []EvidenceRef   `json:"evidence,omitempty"`
+		Item     string           `json:"item"`
+		Claimed  *decimal.Decimal `json:"claimedPoints"`
+		Argument string           `json:"argument"`
+		Evidence []EvidenceRef    `json:"evidence,omitempty"`
 	}
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
 	}
+	var fields []domain.FieldError
+	claimed := required(&fields, "claimedPoints", body.Claimed)
 	if len(body.Evidence) > 20 {
-		return domain.Invalid("Too much evidence.", domain.FieldError{Field: "evidence", Detail: "at most 20 documents"})
+		fields = append(fields, domain.FieldError{Field: "evidence", Detail: "at most 20 documents"})
 	}
-	cmd := domain.RaiseExplanation{Item: body.Item, Claimed: body.Claimed, Argument: body.Argument}
+	if len(fields) > 0 {
+		return domain.Invalid("The explanation was not recorded.", fields...)
+	}
+	cmd := domain.RaiseExplanation{Item: body.Item, Claimed: claimed, Argument: body.Argument}
 	for i, ref := range body.Evidence {
 		ev, err := s.evidence(r.Context(), fmt.Sprintf("evidence[%d].", i), ref)
 		if err != nil {
@@ -690,13 +735,16 @@ func (s *Server) importSurveyScores(w http.ResponseWriter, r *http.Request, p do
 	var body struct {
 		Batch  string `json:"batch"`
 		Scores []struct {
-			Unit   string          `json:"unit"`
-			Item   string          `json:"item"`
-			Points decimal.Decimal `json:"points"`
+			Unit   string           `json:"unit"`
+			Item   string           `json:"item"`
+			Points *decimal.Decimal `json:"points"`
 		} `json:"scores"`
 	}
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
+	}
+	if r.Header.Get("If-Match") != "" {
+		return domain.Invalid("A survey import spans many assessments; it takes no If-Match.", domain.FieldError{Field: "If-Match", Detail: "not allowed here"})
 	}
 	const maxImport = 20000
 	if len(body.Scores) == 0 || len(body.Scores) > maxImport {
@@ -712,6 +760,7 @@ func (s *Server) importSurveyScores(w http.ResponseWriter, r *http.Request, p do
 	var order []string
 	var fields []domain.FieldError
 	for i, sc := range body.Scores {
+		pts := required(&fields, fmt.Sprintf("scores[%d].points", i), sc.Points)
 		if _, ok := c.Units[sc.Unit]; !ok {
 			fields = append(fields, domain.FieldError{Field: fmt.Sprintf("scores[%d].unit", i), Detail: fmt.Sprintf("unit %q is not enrolled", sc.Unit)})
 			continue
@@ -719,7 +768,7 @@ func (s *Server) importSurveyScores(w http.ResponseWriter, r *http.Request, p do
 		if _, ok := byUnit[sc.Unit]; !ok {
 			order = append(order, sc.Unit)
 		}
-		byUnit[sc.Unit] = append(byUnit[sc.Unit], domain.ItemScore{Item: sc.Item, Points: sc.Points})
+		byUnit[sc.Unit] = append(byUnit[sc.Unit], domain.ItemScore{Item: sc.Item, Points: pts})
 		at[sc.Unit] = append(at[sc.Unit], i)
 	}
 	// Check every unit before recording any.
@@ -737,8 +786,8 @@ func (s *Server) importSurveyScores(w http.ResponseWriter, r *http.Request, p do
 			continue
 		}
 		if _, err := a.DecideSurveyScores(x, byUnit[unit], body.Batch); err != nil {
-			de, ok := err.(*domain.Error)
-			if !ok || de.Code != domain.EINVALID {
+			var de *domain.Error
+			if !errors.As(err, &de) || de.Code != domain.EINVALID {
 				return err
 			}
 			for _, f := range de.Fields {
@@ -762,14 +811,22 @@ func (s *Server) importSurveyScores(w http.ResponseWriter, r *http.Request, p do
 		return err
 	}
 	var all []eventstore.Event
+	var done []string
 	var replayed bool
 	for _, unit := range order {
 		res, err := s.Service.Assess(r.Context(), req, campaign, unit, func(a *domain.Assessment, x domain.Context) ([]domain.Decision, error) {
 			return a.DecideSurveyScores(x, byUnit[unit], body.Batch)
 		})
 		if err != nil {
+			var de *domain.Error
+			if errors.As(err, &de) {
+				de2 := *de
+				de2.Message = fmt.Sprintf("%s The import stopped at unit %s; the units before it (%s) were recorded: retry with the same Idempotency-Key.", de.Message, unit, strings.Join(done, ", "))
+				return &de2
+			}
 			return fmt.Errorf("survey import stopped at unit %s after %d events: %w", unit, len(all), err)
 		}
+		done = append(done, unit)
 		all = append(all, res.Events...)
 		replayed = replayed || res.Replayed
 	}

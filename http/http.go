@@ -6,6 +6,8 @@ package http
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,7 +120,24 @@ func (s *Server) URL() string {
 
 // Handler returns the server's handler with its middleware.
 func (s *Server) Handler() http.Handler {
-	return s.instrument(s.recoverPanics(s.router))
+	return s.instrument(s.requestID(s.recoverPanics(s.router)))
+}
+
+// requestID gives every request an X-Request-ID (the client's, if it sent
+// a sensible one) and echoes it, so a caller can cite it and the events it
+// caused carry it as their correlation id.
+func (s *Server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if id == "" || len(id) > MaxKeyLen || strings.ContainsFunc(id, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+			r.Header.Set("X-Request-ID", id)
+		}
+		w.Header().Set("X-Request-ID", id)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // recoverPanics turns a panic in a handler into a 500, logged, so one bad

@@ -137,6 +137,7 @@ func TestRoleMatrix(t *testing.T) {
 			body: map[string]any{"accepted": true, "finalPoints": "2.5", "decisionRef": "Biên bản họp Hội đồng số 3", "reason": "Kế hoạch ban hành đúng hạn"}},
 		{route: ta + "/finalization", method: "POST", path: f.A009 + "/finalization", allow: "ha", ok: "ha"},
 		{route: ta + "/audit", method: "GET", path: f.A001 + "/audit", allow: "own snv stp ha council inst aud", ok: "own snv stp ha council inst aud"},
+		{route: "/api/v1/evidence", method: "POST", path: "/api/v1/evidence", allow: "own other", body: newPDF, headers: []string{"Content-Type", newType}},
 		{route: "/api/v1/evidence/{sha256}", method: "GET", path: "/api/v1/evidence/" + sha, allow: signedIn, ok: signedIn},
 		{route: "/api/v1/tokens", method: "GET", path: "/api/v1/tokens", allow: "ha", ok: "ha"},
 		{route: "/api/v1/tokens", method: "POST", path: "/api/v1/tokens", allow: "ha", ok: "ha",

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/parledger/parledger/domain"
@@ -45,6 +46,10 @@ func (s *Service) OpenCampaign(ctx context.Context, req Request, cmd domain.Open
 	cmd.Frameworks = make(map[domain.Block]*domain.Framework, len(frameworks))
 	var missing []domain.FieldError
 	for b, ref := range frameworks {
+		if !domain.ValidFrameworkID(ref.ID) {
+			missing = append(missing, domain.FieldError{Field: "frameworks." + string(b), Detail: fmt.Sprintf("%q is not a framework id (lowercase letters, digits and '-')", ref.ID)})
+			continue
+		}
 		versions, err := s.Frameworks(ctx, ref.ID)
 		if err != nil {
 			return Result{}, err

@@ -93,13 +93,13 @@ func (b *Scoreboard) Position() uint64 {
 
 // CampaignSummary describes a campaign in a list.
 type CampaignSummary struct {
-	ID         string                  `json:"id"`
-	Year       int                     `json:"year"`
-	Title      string                  `json:"title"`
-	Units      int                     `json:"units"`
-	Calendar   domain.Calendar         `json:"calendar"`
+	ID         string                   `json:"id"`
+	Year       int                      `json:"year"`
+	Title      string                   `json:"title"`
+	Units      int                      `json:"units"`
+	Calendar   domain.Calendar          `json:"calendar"`
 	Published  *domain.ResultsPublished `json:"published,omitempty"`
-	Frameworks map[domain.Block]string `json:"frameworks"`
+	Frameworks map[domain.Block]string  `json:"frameworks"`
 }
 
 // Campaigns lists the campaigns in the order they were opened.
@@ -212,13 +212,13 @@ func (v *campaignView) refresh(unit string) {
 }
 
 func (v *campaignView) rank(position uint64) *Rankings {
-	r := &Rankings{Campaign: v.c.ID, Title: v.c.Title, Position: position, Published: v.c.Published}
+	r := &Rankings{Campaign: v.c.ID, Title: v.c.Title, Position: position, Published: v.c.Published, Blocks: []BlockRanking{}}
 	for _, block := range []domain.Block{domain.BlockDepartments, domain.BlockDistricts} {
 		f := v.c.Frameworks[block]
 		if f == nil {
 			continue
 		}
-		br := BlockRanking{Block: block, Framework: domain.FrameworkRef{ID: f.ID, Version: f.Version}.String()}
+		br := BlockRanking{Block: block, Framework: domain.FrameworkRef{ID: f.ID, Version: f.Version}.String(), Rows: []domain.Standing{}}
 		for _, code := range v.c.UnitOrder {
 			u := v.c.Units[code]
 			if u.Block != block {
