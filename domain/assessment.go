@@ -713,6 +713,8 @@ func (a *Assessment) DecideRaiseExplanation(x Context, cmd RaiseExplanation) ([]
 	}
 	if fe := pointsError("claimedPoints", n, cmd.Claimed); fe != nil {
 		fields = append(fields, *fe)
+	} else if cur != nil && cur.Appraised() != nil && cur.Appraised().Points.Equal(cmd.Claimed) {
+		fields = append(fields, FieldError{"claimedPoints", fmt.Sprintf("%s is already appraised at %s; claim the points you contest for", cmd.Item, cmd.Claimed)})
 	}
 	arg, ok := cleanText(cmd.Argument, 8000)
 	if !ok || arg == "" {

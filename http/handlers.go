@@ -264,16 +264,20 @@ func (s *Server) enrolUnits(w http.ResponseWriter, r *http.Request, p domain.Pri
 
 func (s *Server) changeDeadline(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
 	var body struct {
-		Due domain.Date `json:"due"`
+		Due    domain.Date `json:"due"`
+		Reason string      `json:"reason,omitempty"`
 	}
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
+	}
+	if len(body.Reason) > 4000 {
+		return domain.Invalid("The reason is too long.", domain.FieldError{Field: "reason", Detail: "at most 4000 bytes"})
 	}
 	req, err := request(r, p)
 	if err != nil {
 		return err
 	}
-	res, err := s.Service.ChangeDeadline(r.Context(), req, vars(r, "campaign"), domain.Phase(vars(r, "phase")), body.Due)
+	res, err := s.Service.ChangeDeadline(r.Context(), req, vars(r, "campaign"), domain.Phase(vars(r, "phase")), body.Due, strings.TrimSpace(body.Reason))
 	if err != nil {
 		return err
 	}

@@ -94,10 +94,21 @@ func (s *Service) EnrolUnits(ctx context.Context, req Request, campaign string, 
 	})
 }
 
-// ChangeDeadline moves a phase's deadline.
-func (s *Service) ChangeDeadline(ctx context.Context, req Request, campaign string, phase domain.Phase, due domain.Date) (Result, error) {
-	return s.campaignCommand(ctx, req, campaign, func(c *domain.Campaign) ([]domain.Event, error) {
-		return c.DecideChangeDeadline(req.Principal, phase, due)
+// ChangeDeadline moves a phase's deadline; reason (recorded on the event)
+// says why, e.g. the request that justified an extension.
+func (s *Service) ChangeDeadline(ctx context.Context, req Request, campaign string, phase domain.Phase, due domain.Date, reason string) (Result, error) {
+	stream := domain.CampaignStream(campaign)
+	return s.command(ctx, req, stream, func() (uint64, bool, []domain.Decision, error) {
+		c, err := s.Campaign(ctx, campaign)
+		if err != nil {
+			return 0, false, nil, err
+		}
+		events, err := c.DecideChangeDeadline(req.Principal, phase, due)
+		ds := wrap(events)
+		for i := range ds {
+			ds[i].Reason = reason
+		}
+		return c.Revision, true, ds, err
 	})
 }
 
