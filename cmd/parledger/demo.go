@@ -83,4 +83,3 @@ func loadDemo(ctx context.Context, dir string, stdout io.Writer, verbose bool) (
 	fmt.Fprintf(stdout, "Demo credentials written to %s\n", path)
 	return true, nil
 }
-
