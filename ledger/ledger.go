@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -64,6 +65,36 @@ type Service struct {
 
 	mu        sync.Mutex
 	campaigns map[string]*domain.Campaign // by id, at their last known revision
+	streams   map[string]*streamLock      // commands in progress, by stream
+}
+
+// streamLock serializes the commands of this process on one stream, so
+// that they do not race each other to the same revision; writers in other
+// processes are still met by the store's expected-revision check.
+type streamLock struct {
+	mu    sync.Mutex
+	users int
+}
+
+// lockStream takes the stream's lock and returns its release.
+func (s *Service) lockStream(stream string) func() {
+	s.mu.Lock()
+	l := s.streams[stream]
+	if l == nil {
+		l = &streamLock{}
+		s.streams[stream] = l
+	}
+	l.users++
+	s.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		s.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(s.streams, stream)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // Options configures NewService.
@@ -77,7 +108,7 @@ type Options struct {
 
 // NewService returns a service writing to store.
 func NewService(store eventstore.Store, opts Options) *Service {
-	s := &Service{store: store, clock: opts.Clock, observer: opts.Observer, campaigns: make(map[string]*domain.Campaign)}
+	s := &Service{store: store, clock: opts.Clock, observer: opts.Observer, campaigns: make(map[string]*domain.Campaign), streams: make(map[string]*streamLock)}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -303,6 +334,7 @@ func (s *Service) execute(ctx context.Context, req Request, stream string, expec
 // writer got there first (unless the caller pinned a revision with
 // If-Match).
 func (s *Service) command(ctx context.Context, req Request, stream string, decide func() (rev uint64, exists bool, ds []domain.Decision, err error)) (Result, error) {
+	defer s.lockStream(stream)()
 	if r, ok, err := s.replayed(ctx, req, stream); err != nil || ok {
 		return r, err
 	}
@@ -328,6 +360,8 @@ func (s *Service) command(ctx context.Context, req Request, stream string, decid
 				return Result{}, preconditionFailed(stream, cur, ok, *req.IfMatch)
 			}
 			if attempt < maxAttempts {
+				// Another process wrote first: back off a little, with jitter.
+				time.Sleep(time.Duration(attempt*attempt) * time.Duration(1+rand.IntN(1000)) * time.Microsecond)
 				continue
 			}
 			return Result{}, domain.Errorf(domain.ECONFLICT, "The record changed %d times while this request was applied; try again.", maxAttempts)

@@ -1,0 +1,261 @@
+package projections_test
+
+import (
+	"context"
+	"io"
+	"iter"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/parledger/parledger/domain"
+	"github.com/parledger/parledger/eventstore"
+	"github.com/parledger/parledger/eventstore/bolt"
+	"github.com/parledger/parledger/ledger"
+	"github.com/parledger/parledger/projections"
+)
+
+var (
+	homeAffairs = domain.Principal{ID: "snv-admin", Role: domain.RoleHomeAffairs}
+	institute   = domain.Principal{ID: "vien", Role: domain.RoleInstitute}
+)
+
+// framework is a 10-point framework: one survey item of 6, one self item
+// of 4 appraised by SNV.
+const framework = `{"id":"nho","version":1,"title":"Khung nhỏ","block":"huyen","areas":[
+ {"code":"1","title":"Hài lòng","maxPoints":"6","children":[{"code":"1.1","title":"Hài lòng","maxPoints":"6","method":"survey"}]},
+ {"code":"2","title":"Chỉ đạo","maxPoints":"4","agency":"SNV","children":[{"code":"2.1","title":"Kế hoạch","maxPoints":"4","method":"self"}]}]}`
+
+type fixture struct {
+	store  *bolt.Store
+	svc    *ledger.Service
+	board  *projections.Scoreboard
+	runner *projections.Runner
+}
+
+// MustFixture opens a store with a campaign of three districts and starts
+// a runner feeding a scoreboard, stopped when the test ends.
+func MustFixture(tb testing.TB, store eventstore.Store) *fixture {
+	tb.Helper()
+	ctx := context.Background()
+	bs, err := bolt.Open(tb.TempDir(), bolt.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = bs.Close() })
+	if store == nil {
+		store = bs
+	}
+	f := &fixture{store: bs, svc: ledger.NewService(bs, ledger.Options{}), board: projections.NewScoreboard()}
+	fw, err := domain.ParseFrameworkJSON(stringsReader(framework))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req := ledger.Request{Principal: homeAffairs}
+	if _, err := f.svc.RegisterFramework(ctx, req, fw); err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now().In(domain.Hanoi)
+	day := func(d int) domain.Date { return domain.MustDate(now.AddDate(0, 0, d).Format(time.DateOnly)) }
+	if _, err := f.svc.OpenCampaign(ctx, req, domain.OpenCampaign{ID: "c", Year: now.Year(), Title: "Thử",
+		Calendar: domain.Calendar{SelfAssessmentDue: day(5), AppraisalDue: day(9)}},
+		map[domain.Block]domain.FrameworkRef{domain.BlockDistricts: {ID: "nho", Version: 1}}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := f.svc.EnrolUnits(ctx, req, "c", []domain.Unit{
+		{Code: "001", Name: "Ba Đình", Block: domain.BlockDistricts},
+		{Code: "002", Name: "Hoàn Kiếm", Block: domain.BlockDistricts},
+		{Code: "003", Name: "Tây Hồ", Block: domain.BlockDistricts},
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	f.runner = projections.NewRunner(wrapIfNil(store, bs), quiet, f.board)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = f.runner.Run(runCtx); close(done) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	return f
+}
+
+func wrapIfNil(s eventstore.Store, fallback *bolt.Store) eventstore.Store {
+	if d, ok := s.(*dropping); ok {
+		d.Store = fallback
+		return d
+	}
+	return s
+}
+
+func (f *fixture) survey(tb testing.TB, unit, points string) uint64 {
+	tb.Helper()
+	res, err := f.svc.Assess(context.Background(), ledger.Request{Principal: institute}, "c", unit, func(a *domain.Assessment, x domain.Context) ([]domain.Decision, error) {
+		return a.DecideSurveyScores(x, []domain.ItemScore{{Item: "1.1", Points: decimal.RequireFromString(points)}}, "")
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return uint64(res.Events[len(res.Events)-1].Position)
+}
+
+func (f *fixture) waitFor(tb testing.TB, pos uint64) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.runner.WaitFor(ctx, eventstore.Position(pos)); err != nil {
+		tb.Fatalf("projections did not reach %d: %v", pos, err)
+	}
+}
+
+func ranks(tb testing.TB, b *projections.Scoreboard) map[string]string {
+	tb.Helper()
+	rk, ok := b.Rankings("c")
+	if !ok {
+		tb.Fatal("no rankings")
+	}
+	out := map[string]string{}
+	for _, br := range rk.Blocks {
+		for _, r := range br.Rows {
+			out[r.Unit.Code] = r.Score.Index.String() + "#" + string(rune('0'+r.Rank))
+		}
+	}
+	return out
+}
+
+func TestScoreboard(t *testing.T) {
+	f := MustFixture(t, nil)
+	f.waitFor(t, f.survey(t, "001", "3"))
+	if got := ranks(t, f.board); got["001"] != "30#1" || got["002"] != "0#2" || got["003"] != "0#2" {
+		t.Errorf("rankings = %v, want 001 30%% first, 002 and 003 sharing rank 2", got)
+	}
+	// A later change invalidates the cached rankings.
+	f.survey(t, "002", "4.5")
+	f.waitFor(t, f.survey(t, "003", "3"))
+	if got := ranks(t, f.board); got["002"] != "45#1" || got["001"] != "30#2" || got["003"] != "30#2" {
+		t.Errorf("rankings after changes = %v", got)
+	}
+	// Publication, a campaign event, shows in the rankings too.
+	if f.board.Published("c") {
+		t.Errorf("published before publication")
+	}
+	if got := f.board.Unfinished("c"); len(got) != 3 {
+		t.Errorf("unfinished = %v, want all three", got)
+	}
+
+	// A second runner rebuilding from the log reaches the same rankings.
+	board2 := projections.NewScoreboard()
+	r2 := projections.NewRunner(f.store, quiet, board2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r2.Run(ctx) }()
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := r2.WaitCaughtUp(wctx); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := f.store.Head(ctx)
+	if r2.Position() != head || !r2.CaughtUp() || r2.RebuildDuration() <= 0 {
+		t.Errorf("rebuilt runner at %d of %d, caught up %v", r2.Position(), head, r2.CaughtUp())
+	}
+	if a, b := ranks(t, f.board), ranks(t, board2); a["001"] != b["001"] || a["002"] != b["002"] || a["003"] != b["003"] {
+		t.Errorf("rebuilt rankings %v differ from live %v", b, a)
+	}
+}
+
+// dropping is a store whose subscriptions fail with ErrDropped after a
+// few events, a given number of times.
+type dropping struct {
+	eventstore.Store
+	after int
+	drops atomic.Int32
+}
+
+func (d *dropping) Subscribe(ctx context.Context, from eventstore.Position) iter.Seq2[eventstore.Message, error] {
+	return func(yield func(eventstore.Message, error) bool) {
+		n := 0
+		for msg, err := range d.Store.Subscribe(ctx, from) {
+			if err == nil && !msg.CaughtUp && d.drops.Load() < 3 {
+				if n++; n > d.after {
+					d.drops.Add(1)
+					yield(eventstore.Message{}, eventstore.ErrDropped)
+					return
+				}
+			}
+			if !yield(msg, err) {
+				return
+			}
+		}
+	}
+}
+
+// TestRunnerResumes drops the subscription three times: the runner resumes
+// from the next position each time, so the scoreboard sees every event
+// exactly once.
+func TestRunnerResumes(t *testing.T) {
+	d := &dropping{after: 2}
+	f := MustFixture(t, d)
+	f.survey(t, "001", "1")
+	f.waitFor(t, f.survey(t, "002", "2"))
+	if got := f.runner.Drops(); got != 3 {
+		t.Errorf("runner counted %d drops, want 3", got)
+	}
+	head, _ := f.store.Head(context.Background())
+	if f.runner.Position() != head || f.board.Position() != uint64(head) {
+		t.Errorf("runner at %d, board at %d, head %d", f.runner.Position(), f.board.Position(), head)
+	}
+	if got := ranks(t, f.board); got["001"] != "10#2" || got["002"] != "20#1" {
+		t.Errorf("rankings after drops = %v", got)
+	}
+}
+
+// TestRunnerStopsOnUndecodable: an event the domain cannot decode stops
+// the projections with an error instead of being skipped.
+func TestRunnerStopsOnUndecodable(t *testing.T) {
+	f := MustFixture(t, nil)
+	ctx := context.Background()
+	if _, err := f.store.Append(ctx, "par.campaign:c", eventstore.Any, eventstore.EventData{
+		ID: uuid.New(), Type: "SomethingNew", SchemaVersion: 1, Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.runner.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f.runner.Err() == nil {
+		t.Fatal("the runner did not stop on an unknown event type")
+	}
+}
+
+func TestAuditTrail(t *testing.T) {
+	f := MustFixture(t, nil)
+	f.survey(t, "001", "3")
+	f.survey(t, "001", "4.5")
+	events, err := f.svc.ReadStream(context.Background(), domain.AssessmentStream("c", "001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := projections.AuditTrail("c", "001", events, projections.AuditFilter{})
+	if len(all) != 2 {
+		t.Fatalf("audit has %d entries, want 2", len(all))
+	}
+	second := all[1]
+	if second.Item != "1.1" || second.Before.Survey.String() != "3" || second.After.Survey.String() != "4.5" || second.Actor.ID != "vien" {
+		t.Errorf("second entry = %+v", second)
+	}
+	if second.StatusBefore != "in-progress" || all[0].StatusBefore != "not-started" {
+		t.Errorf("statuses %s → %s", all[0].StatusBefore, second.StatusBefore)
+	}
+	if got := projections.AuditTrail("c", "001", events, projections.AuditFilter{Actor: "someone-else"}); len(got) != 0 {
+		t.Errorf("filter by actor kept %d entries", len(got))
+	}
+	if got := projections.AuditTrail("c", "001", events, projections.AuditFilter{From: second.At}); len(got) != 1 {
+		t.Errorf("filter from the second entry's time kept %d entries", len(got))
+	}
+}
+
+func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
