@@ -49,7 +49,7 @@ func TestCompliance(t *testing.T) {
 func TestOpen(t *testing.T) {
 	t.Run("ErrInUse", func(t *testing.T) {
 		dir := t.TempDir()
-		_, lines := startChild(t, "hold", dir)
+		_, lines := startChild(t, "hold", dir, 0)
 		if !lines.Scan() || lines.Text() != "ready" {
 			t.Fatalf("child did not open the store: %q", lines.Text())
 		}

@@ -3,6 +3,7 @@ package bolt_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -26,13 +27,15 @@ import (
 const (
 	envChildMode = "PARLEDGER_BOLT_CHILD"
 	envChildDir  = "PARLEDGER_BOLT_CHILD_DIR"
+	envChildBase = "PARLEDGER_BOLT_CHILD_BASE"
 )
 
 // TestMain turns the test binary into a child process when asked.
 func TestMain(m *testing.M) {
 	switch os.Getenv(envChildMode) {
 	case "append":
-		os.Exit(childAppend(os.Getenv(envChildDir)))
+		base, _ := strconv.Atoi(os.Getenv(envChildBase))
+		os.Exit(childAppend(os.Getenv(envChildDir), base))
 	case "hold":
 		os.Exit(childHold(os.Getenv(envChildDir)))
 	}
@@ -41,7 +44,9 @@ func TestMain(m *testing.M) {
 
 // childAppend appends from several goroutines forever and prints one line
 // per acknowledged event: "ack <id> <stream> <revision> <position> <hash>".
-func childAppend(dir string) int {
+// Each goroutine's append number i holds 1+i%3 events whose payload
+// carries n = base+i.
+func childAppend(dir string, base int) int {
 	s, err := bolt.Open(dir, bolt.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)
@@ -58,7 +63,7 @@ func childAppend(dir string) int {
 			for i := 0; ; i++ {
 				batch := make([]eventstore.EventData, 1+i%3)
 				for j := range batch {
-					batch[j] = storetest.NewEvent("SelfScoreRecorded", i)
+					batch[j] = storetest.NewEvent("SelfScoreRecorded", base+i)
 				}
 				res, err := s.Append(context.Background(), stream, eventstore.Any, batch...)
 				if err != nil {
@@ -91,10 +96,10 @@ func childHold(dir string) int {
 	return 0
 }
 
-func startChild(t *testing.T, mode, dir string) (*exec.Cmd, *bufio.Scanner) {
+func startChild(t *testing.T, mode, dir string, base int) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChildMode+"="+mode, envChildDir+"="+dir)
+	cmd.Env = append(os.Environ(), envChildMode+"="+mode, envChildDir+"="+dir, envChildBase+"="+strconv.Itoa(base))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -114,10 +119,14 @@ type ack struct {
 	hash     eventstore.Hash
 }
 
+// childRoundSpan separates the payload numbers of the crash test's rounds.
+const childRoundSpan = 1_000_000
+
 // TestCrashSafety kills a child process that appends from eight goroutines
 // with SIGKILL at random moments, then checks after every kill that each
-// acknowledged event is in the ledger, unchanged, and that the ledger is
-// whole: gapless positions and revisions, every hash verifying.
+// acknowledged event is in the ledger, unchanged, that no append is there
+// in part, and that the ledger is whole: gapless positions and revisions,
+// every hash verifying.
 func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
@@ -128,7 +137,7 @@ func TestCrashSafety(t *testing.T) {
 	acked := map[uuid.UUID]ack{}
 	var killedAfter []int
 	for round := 0; round < rounds; round++ {
-		cmd, lines := startChild(t, "append", dir)
+		cmd, lines := startChild(t, "append", dir, round*childRoundSpan)
 		// Let it run for a random while after its first acknowledgement.
 		got := make(chan []ack, 1)
 		go func() {
@@ -161,10 +170,23 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatalf("round %d: verify after SIGKILL: %v", round, err)
 		}
 		found := 0
+		// The child's append number i of a stream holds 1+i%3 events, each
+		// with payload n = round*childRoundSpan + i: an append recovered
+		// in part shows as a short batch.
+		type batchKey struct {
+			stream string
+			n      int
+		}
+		batches := map[batchKey]int{}
 		for e, err := range s.ReadAll(context.Background(), eventstore.ReadAllOptions{}) {
 			if err != nil {
 				t.Fatalf("round %d: read: %v", round, err)
 			}
+			var p struct{ N int }
+			if err := json.Unmarshal(e.Payload, &p); err != nil {
+				t.Fatalf("round %d: payload of %s: %v", round, e.ID, err)
+			}
+			batches[batchKey{e.Stream, p.N}]++
 			if a, ok := acked[e.ID]; ok {
 				found++
 				if a.stream != e.Stream || a.revision != e.Revision || a.hash != e.ContentHash {
@@ -174,6 +196,11 @@ func TestCrashSafety(t *testing.T) {
 		}
 		if found != len(acked) {
 			t.Fatalf("round %d: %d acknowledged events, %d of them in the ledger", round, len(acked), found)
+		}
+		for k, got := range batches {
+			if want := 1 + k.n%childRoundSpan%3; got != want {
+				t.Fatalf("round %d: append %d of %s has %d of its %d events in the ledger", round, k.n, k.stream, got, want)
+			}
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -22,26 +21,47 @@ import (
 // The write-ahead log makes an append durable with one write and one
 // fdatasync for a whole group of appends. It is a directory of segment
 // files, each named by the position of its first event (20 decimal
-// digits, ".wal"). A segment is a sequence of frames:
+// digits, then ".log"). A segment is a sequence of frames, and each group
+// write is its events' frames followed by one commit frame:
 //
-//	length   4 bytes  big-endian length of position + record
-//	crc      4 bytes  CRC-32C of position + record
-//	position 8 bytes  big-endian global position
-//	record   the stored record (see record.go)
+//	length   4 bytes  big-endian length of what follows the crc
+//	crc      4 bytes  CRC-32C of what follows it
+//	position 8 bytes  big-endian: an event frame's global position, or a
+//	                  commit frame's last position (of its group)
+//	record            event frames only: the stored record (record.go)
 //
-// Events move from the log into ledger.db in the background; a segment is
-// deleted once every event in it is committed there.
+// A commit frame has length 8. Recovery keeps the events up to the last
+// commit frame whose frames all check out; a group without its commit
+// frame was never acknowledged and is dropped whole, so no append is ever
+// recovered in part.
+//
+// Events move from the log into ledger.db in the background. A segment
+// whose events are all committed there is deleted, or kept for reuse as a
+// later segment (see release): a segment is preallocated (filled with
+// zeros and synced) before its first use, so that appends overwrite blocks
+// the file system has already allocated and their fdatasync writes only
+// data, with no journal commit; reusing segments saves writing those zeros
+// again. A reused segment holds old frames after its data: their
+// positions lie before the segment's first position, so no scan takes
+// them for current ones.
 const (
-	walDir      = "wal"
-	walExt      = ".wal"
+	walDir = "wal"
+	walExt = ".log"
+	// oldWALExt names segments in the first format (no commit frames),
+	// which this version refuses to guess about.
+	oldWALExt   = ".wal"
 	frameHeader = 4 + 4 + 8
+	commitFrame = frameHeader
 	// Segments start at segmentMinSize and double up to segmentMaxSize
 	// (see nextCapacity).
 	segmentMinSize = 4 << 20
 	segmentMaxSize = 64 << 20
+	// maxRecycled is the most released segments kept for reuse.
+	maxRecycled = 2
 	// maxGroupWrite bounds one group's write: the group limit plus one
-	// request at its largest. A damaged frame closer than this to the end
-	// of the last segment is an unacknowledged write cut short by a crash.
+	// request at its largest. A crash can tear only the last group write,
+	// so frames of the current segment found further than this past the
+	// last commit are acknowledged data cut off by damage.
 	maxGroupWrite = maxGroupBytes + 2*eventstore.MaxBatchSize + eventstore.MaxBatchEvents*(recordHeaderSize+frameHeader+4096)
 )
 
@@ -50,20 +70,22 @@ type segment struct {
 	path  string
 }
 
-// wal is the write-ahead log. The writer goroutine appends; the applier
-// removes whole segments it has committed to ledger.db.
+// wal is the write-ahead log. The syncer goroutine writes; the applier
+// releases the segments it has committed to ledger.db.
 type wal struct {
 	dir string
 
-	mu       sync.Mutex // guards segments
+	mu       sync.Mutex // guards segments and recycled
 	segments []segment  // oldest first; the last one is being written
+	recycled []string   // released segments of segmentMaxSize, ready for reuse
 
 	f        *os.File // the last segment, open for writing
 	size     int64    // the length of its data
 	capacity int64    // its preallocated length
 
-	// The next segment is zero-filled in the background (as spareName)
-	// while the last one fills up, so a group never waits for that.
+	// When there is no segment to reuse, the next one is zero-filled in
+	// the background (as spareName) while the last one fills up, so a
+	// group never waits for that.
 	spare     chan spareSegment
 	preparing bool // a spare is being prepared, or waits in spare
 
@@ -72,8 +94,13 @@ type wal struct {
 	fault func(frames []byte) (keep int, err error)
 }
 
-// spareName is the file name of the segment being prepared.
-const spareName = "next.tmp"
+// spareName is the file name of the segment being zero-filled; released
+// segments wait for reuse as recyclePrefix + a number + ".tmp". Open
+// deletes any ".tmp" file: none holds events.
+const (
+	spareName     = "next.tmp"
+	recyclePrefix = "free-"
+)
 
 // spareSegment is a zero-filled, synced file ready to become a segment.
 type spareSegment struct {
@@ -89,9 +116,9 @@ type recoveredFrame struct {
 }
 
 // openWAL opens the log in dir/wal, deletes segments whose events are all
-// at or before applied, and returns the frames after applied, in order.
-// A torn last write (a crash before its fdatasync returned, so never
-// acknowledged) is cut off; damage anywhere else is an ErrCorrupt error.
+// at or before applied, and returns the committed frames after applied, in
+// order. A torn last write (a crash before its fdatasync returned, so never
+// acknowledged) is dropped; damage anywhere else is an ErrCorrupt error.
 func openWAL(dir string, applied eventstore.Position) (*wal, []recoveredFrame, error) {
 	w := &wal{dir: filepath.Join(dir, walDir), spare: make(chan spareSegment, 1)}
 	if err := os.MkdirAll(w.dir, 0o750); err != nil {
@@ -103,15 +130,15 @@ func openWAL(dir string, applied eventstore.Position) (*wal, []recoveredFrame, e
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasSuffix(name, ".tmp") {
-			// A segment being prepared when the process stopped: it
-			// holds no events.
+		switch {
+		case strings.HasSuffix(name, ".tmp"):
 			if err := os.Remove(filepath.Join(w.dir, name)); err != nil {
 				return nil, nil, fmt.Errorf("open write-ahead log: %w", err)
 			}
 			continue
-		}
-		if !strings.HasSuffix(name, walExt) {
+		case strings.HasSuffix(name, oldWALExt):
+			return nil, nil, fmt.Errorf("%w: write-ahead log segment %s is in an older format, which this version does not read", eventstore.ErrCorrupt, filepath.Join(w.dir, name))
+		case !strings.HasSuffix(name, walExt):
 			continue
 		}
 		first, err := strconv.ParseUint(strings.TrimSuffix(name, walExt), 10, 64)
@@ -134,11 +161,10 @@ func openWAL(dir string, applied eventstore.Position) (*wal, []recoveredFrame, e
 	var end int64
 	next := applied + 1
 	for i, seg := range w.segments {
-		last := i == len(w.segments)-1
 		if seg.first > next {
 			return nil, nil, fmt.Errorf("%w: write-ahead log segment %s starts at position %d, but the ledger needs %d next", eventstore.ErrCorrupt, seg.path, seg.first, next)
 		}
-		got, n, err := scanSegment(seg, last, &next)
+		got, n, err := scanSegment(seg, i == len(w.segments)-1, &next)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -165,56 +191,112 @@ func openWAL(dir string, applied eventstore.Position) (*wal, []recoveredFrame, e
 	return w, frames, nil
 }
 
-// scanSegment reads the frames of one segment, keeping those at or after
-// *next and advancing *next past them, and returns where its data ends.
-// Segments are preallocated with zeros, so the data ends at the first
-// all-zero frame header; everything after must be zeros. In the last
-// segment, the last group write may have been torn by a crash before its
-// fdatasync returned (so it was never acknowledged): damage within
-// maxGroupWrite of the end of the data is that write, and is zeroed.
+// scanSegment reads the frames of one segment, keeping the committed
+// events at or after *next and advancing *next past them, and returns
+// where its committed data ends. The data ends at the first frame that
+// does not check out (zeros, a torn write, or an old frame of a reused
+// segment); events after the last commit frame are dropped.
+//
+// In the last segment, the last group write may have been torn by a crash
+// before its fdatasync returned (so it was never acknowledged). Its frames
+// lie within maxGroupWrite of the end of the data, and are zeroed so that
+// they cannot resurface. A frame of this segment's positions found beyond
+// that, or after a later group's commit, was acknowledged: losing it to
+// damage is an ErrCorrupt error.
 func scanSegment(seg segment, last bool, next *eventstore.Position) ([]recoveredFrame, int64, error) {
 	b, err := os.ReadFile(seg.path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open write-ahead log: %w", err)
 	}
-	var frames []recoveredFrame
-	off := 0
+	var frames, pending []recoveredFrame
+	off, end := 0, 0
 	expect := seg.first
-	for off < len(b) && !isZero(b[off:min(off+frameHeader, len(b))]) {
-		pos, rec, n, ferr := parseFrame(b[off:])
-		if ferr == nil && pos != expect {
-			ferr = fmt.Errorf("holds position %d where %d was expected", pos, expect)
+	committed := seg.first - 1
+	for off < len(b) {
+		pos, rec, n, ok := parseFrame(b[off:])
+		if !ok {
+			break
 		}
-		if ferr != nil {
-			if !last {
-				return nil, 0, fmt.Errorf("%w: write-ahead log %s at byte %d: %v", eventstore.ErrCorrupt, seg.path, off, ferr)
+		if rec != nil {
+			if pos != expect {
+				break
 			}
-			break // a torn write, if the check below agrees
-		}
-		if pos >= *next {
-			if pos != *next {
-				return nil, 0, fmt.Errorf("%w: write-ahead log %s holds position %d, but the ledger needs %d next", eventstore.ErrCorrupt, seg.path, pos, *next)
+			pending = append(pending, recoveredFrame{pos: pos, record: rec})
+			expect++
+		} else {
+			if len(pending) == 0 || pos != expect-1 {
+				break
 			}
-			frames = append(frames, recoveredFrame{pos: pos, record: rec})
-			*next = pos + 1
+			for _, f := range pending {
+				if f.pos < *next {
+					continue // already in ledger.db
+				}
+				if f.pos != *next {
+					return nil, 0, fmt.Errorf("%w: write-ahead log %s holds position %d, but the ledger needs %d next", eventstore.ErrCorrupt, seg.path, f.pos, *next)
+				}
+				frames = append(frames, f)
+				*next = f.pos + 1
+			}
+			pending = pending[:0]
+			committed, end = pos, off+n
 		}
-		expect = pos + 1
 		off += n
 	}
-	tail := off
-	if last {
-		tail = min(off+maxGroupWrite, len(b))
+	if !last {
+		// The writer moved on to the next segment after this one's last
+		// group was acknowledged; openWAL checks that the next segment
+		// starts right after it.
+		return frames, int64(end), nil
 	}
-	if !isZero(b[tail:]) {
-		return nil, 0, fmt.Errorf("%w: write-ahead log %s has data after its end at byte %d", eventstore.ErrCorrupt, seg.path, off)
+	windowEnd := min(end+maxGroupWrite, len(b))
+	found, err := findFrames(b, end, committed)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: write-ahead log %s: %v", eventstore.ErrCorrupt, seg.path, err)
 	}
-	if !isZero(b[off:tail]) {
+	if found > 0 {
+		if found > windowEnd {
+			return nil, 0, fmt.Errorf("%w: write-ahead log %s has events after its end at byte %d, up to byte %d: acknowledged events were damaged", eventstore.ErrCorrupt, seg.path, end, found)
+		}
 		// An append that was never acknowledged: drop it.
-		if err := zeroRange(seg.path, int64(off), int64(tail)); err != nil {
+		if err := zeroRange(seg.path, int64(end), int64(found)); err != nil {
 			return nil, 0, fmt.Errorf("write-ahead log: dropping a torn write: %w", err)
 		}
 	}
-	return frames, int64(off), nil
+	return frames, int64(end), nil
+}
+
+// findFrames looks through b from byte from on for frames of positions
+// after committed, at any byte offset (damage may have cut the chain of
+// frames), and returns the end of the last one found, or 0. Frames of
+// one group, the torn one, may be there; frames of a later group mean the
+// torn one was acknowledged after all, which is an error. Old frames of a
+// reused segment have earlier positions and are skipped whole.
+func findFrames(b []byte, from int, committed eventstore.Position) (int, error) {
+	if isZero(b[from:]) {
+		return 0, nil
+	}
+	lastEnd := 0
+	var groupEnd eventstore.Position // the torn group's last position, once its commit frame is seen
+	var maxPos eventstore.Position
+	for off := from; off+frameHeader <= len(b); {
+		pos, rec, n, ok := parseFrame(b[off:])
+		if !ok {
+			off++
+			continue
+		}
+		if pos > committed {
+			if rec == nil && (groupEnd == 0 || pos < groupEnd) {
+				groupEnd = pos
+			}
+			maxPos = max(maxPos, pos)
+			lastEnd = off + n
+		}
+		off += n
+	}
+	if groupEnd != 0 && maxPos > groupEnd {
+		return 0, fmt.Errorf("events up to position %d follow a group committed at %d after damage at the end of position %d: acknowledged events were damaged", maxPos, groupEnd, committed)
+	}
+	return lastEnd, nil
 }
 
 var zeroChunk = make([]byte, 1<<20)
@@ -254,23 +336,29 @@ func zeroRange(path string, from, to int64) error {
 	return f.Sync()
 }
 
-// parseFrame decodes the frame at the start of b.
-func parseFrame(b []byte) (pos eventstore.Position, rec []byte, n int, err error) {
+// parseFrame decodes the frame at the start of b: an event frame (rec not
+// nil) or a commit frame (rec nil, pos the group's last position). ok is
+// false when b does not start with a whole frame that passes its checksum.
+func parseFrame(b []byte) (pos eventstore.Position, rec []byte, n int, ok bool) {
 	if len(b) < frameHeader {
-		return 0, nil, 0, errors.New("frame header cut short")
+		return 0, nil, 0, false
 	}
 	length := binary.BigEndian.Uint32(b[0:4])
-	if length < 8+recordHeaderSize || int(length) > len(b)-8 {
-		return 0, nil, 0, fmt.Errorf("frame length %d does not fit", length)
+	if length != 8 && length < 8+recordHeaderSize || uint64(length) > uint64(len(b)-8) {
+		return 0, nil, 0, false
 	}
 	body := b[8 : 8+length]
 	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[4:8]) {
-		return 0, nil, 0, errors.New("frame fails its checksum")
+		return 0, nil, 0, false
 	}
-	return eventstore.Position(binary.BigEndian.Uint64(body[:8])), body[8:], 8 + int(length), nil
+	pos = eventstore.Position(binary.BigEndian.Uint64(body[:8]))
+	if length > 8 {
+		rec = body[8:]
+	}
+	return pos, rec, 8 + int(length), true
 }
 
-// appendFrame appends the frame of rec at pos to buf.
+// appendFrame appends the event frame of rec at pos to buf.
 func appendFrame(buf []byte, pos eventstore.Position, rec []byte) []byte {
 	start := len(buf)
 	buf = binary.BigEndian.AppendUint32(buf, uint32(8+len(rec)))
@@ -281,17 +369,39 @@ func appendFrame(buf []byte, pos eventstore.Position, rec []byte) []byte {
 	return buf
 }
 
-// create starts a new segment whose first event will be at first, from
-// the spare prepared in the background (waiting for it if need be), and
-// starts preparing the next spare. Segments are filled with zeros and
-// synced before use, so that appends overwrite blocks the file system has
-// already allocated: their fdatasync then writes only data, with no
-// journal commit, which keeps it fast and independent of ledger.db's
-// writes.
+// appendCommit appends the commit frame of a group whose last event is at
+// last.
+func appendCommit(buf []byte, last eventstore.Position) []byte {
+	start := len(buf)
+	buf = binary.BigEndian.AppendUint32(buf, 8)
+	buf = append(buf, 0, 0, 0, 0)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(last))
+	binary.BigEndian.PutUint32(buf[start+4:], crc32.Checksum(buf[start+8:], castagnoli))
+	return buf
+}
+
+// create starts a new segment whose first event will be at first: a
+// released segment if one waits for reuse, else the spare zero-filled in
+// the background (waiting for it if need be), else a file zero-filled now.
 func (w *wal) create(first eventstore.Position) error {
 	path := filepath.Join(w.dir, fmt.Sprintf("%020d%s", first, walExt))
 	var sp spareSegment
-	if w.preparing {
+	w.mu.Lock()
+	if n := len(w.recycled); n > 0 {
+		tmp := w.recycled[n-1]
+		w.recycled = w.recycled[:n-1]
+		w.mu.Unlock()
+		f, err := os.OpenFile(tmp, os.O_RDWR, 0)
+		if err == nil {
+			sp = spareSegment{f: f, capacity: segmentMaxSize}
+			if info, err := f.Stat(); err == nil {
+				sp.capacity = info.Size()
+			}
+		}
+	} else {
+		w.mu.Unlock()
+	}
+	if sp.f == nil && w.preparing {
 		sp = <-w.spare
 		w.preparing = false
 	}
@@ -332,8 +442,15 @@ func (w *wal) nextCapacity() int64 {
 	return min(2*w.capacity, segmentMaxSize)
 }
 
-// prepare starts zero-filling the next segment in the background.
+// prepare starts zero-filling the next segment in the background, unless
+// one is ready or being prepared, or a released one waits for reuse.
 func (w *wal) prepare() {
+	w.mu.Lock()
+	reuse := len(w.recycled) > 0
+	w.mu.Unlock()
+	if w.preparing || reuse {
+		return
+	}
 	capacity := w.nextCapacity()
 	path := filepath.Join(w.dir, spareName)
 	w.preparing = true
@@ -357,11 +474,11 @@ func zeroFile(path string, capacity int64) spareSegment {
 	return spareSegment{f: f, capacity: capacity}
 }
 
-// write appends one group's frames (whose first event is at first) and
-// syncs them. On failure it cuts the segment back to where it was, so a
-// later group never follows a half-written one. A group larger than a
-// whole segment goes into an empty one, which grows past its
-// preallocated length.
+// write appends one group's frames (whose first event is at first, and
+// which end with the group's commit frame) and syncs them. On failure it
+// cuts the segment back to where it was, so a later group never follows a
+// half-written one. A group larger than a whole segment goes into an
+// empty one, which grows past its preallocated length.
 func (w *wal) write(first eventstore.Position, frames []byte) error {
 	if w.size > 0 && w.size+int64(len(frames)) > w.capacity {
 		if err := w.create(first); err != nil {
@@ -394,8 +511,9 @@ func (w *wal) write(first eventstore.Position, frames []byte) error {
 	return nil
 }
 
-// release deletes every segment but the last whose events are all at or
-// before applied.
+// release gives up every segment but the last whose events are all at or
+// before applied: it keeps up to maxRecycled full-size ones for reuse and
+// deletes the rest.
 func (w *wal) release(applied eventstore.Position) error {
 	w.mu.Lock()
 	var drop []segment
@@ -403,8 +521,21 @@ func (w *wal) release(applied eventstore.Position) error {
 		drop = append(drop, w.segments[0])
 		w.segments = w.segments[1:]
 	}
+	keep := maxRecycled - len(w.recycled)
 	w.mu.Unlock()
 	for _, seg := range drop {
+		if keep > 0 {
+			if info, err := os.Stat(seg.path); err == nil && info.Size() >= segmentMaxSize {
+				tmp := filepath.Join(w.dir, fmt.Sprintf("%s%d.tmp", recyclePrefix, seg.first))
+				if err := os.Rename(seg.path, tmp); err == nil {
+					keep--
+					w.mu.Lock()
+					w.recycled = append(w.recycled, tmp)
+					w.mu.Unlock()
+					continue
+				}
+			}
+		}
 		if err := os.Remove(seg.path); err != nil {
 			return fmt.Errorf("write-ahead log: %w", err)
 		}
@@ -412,7 +543,8 @@ func (w *wal) release(applied eventstore.Position) error {
 	return nil
 }
 
-// close closes the last segment and deletes the spare.
+// close closes the last segment and deletes the spare and the segments
+// kept for reuse.
 func (w *wal) close() error {
 	if w.preparing {
 		if sp := <-w.spare; sp.f != nil {
@@ -421,6 +553,12 @@ func (w *wal) close() error {
 		}
 		w.preparing = false
 	}
+	w.mu.Lock()
+	for _, tmp := range w.recycled {
+		os.Remove(tmp)
+	}
+	w.recycled = nil
+	w.mu.Unlock()
 	if w.f == nil {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,18 +34,28 @@ func walEvents(n int) []eventstore.Event {
 	return out
 }
 
-// writeSegment writes events as a preallocated segment file, followed by
-// tail bytes at offset tailAt (relative to the end of the frames).
-func writeSegment(t *testing.T, dir string, events []eventstore.Event, tail []byte, tailAt int) string {
-	t.Helper()
+// groupFrames returns the frames of events as group writes of up to n
+// events, each ended by its commit frame.
+func groupFrames(events []eventstore.Event, n int) []byte {
 	var frames []byte
 	for i := range events {
 		frames = appendFrame(frames, events[i].Position, encodeImported(&events[i]))
+		if i%n == n-1 || i == len(events)-1 {
+			frames = appendCommit(frames, events[i].Position)
+		}
 	}
+	return frames
+}
+
+// writeSegment writes frames as a preallocated segment whose first event
+// is at first, followed by tail bytes at offset tailAt (relative to the
+// end of the frames).
+func writeSegment(t *testing.T, dir string, first eventstore.Position, frames, tail []byte, tailAt int) string {
+	t.Helper()
 	b := make([]byte, segmentMinSize+maxGroupWrite+8192)
 	copy(b, frames)
 	copy(b[len(frames)+tailAt:], tail)
-	path := filepath.Join(dir, walDir, fmt.Sprintf("%020d%s", events[0].Position, walExt))
+	path := filepath.Join(dir, walDir, fmt.Sprintf("%020d%s", first, walExt))
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		t.Fatal(err)
 	}
@@ -83,9 +94,16 @@ func TestWAL(t *testing.T) {
 		}
 		return out
 	}
+	// next returns event n (n > 50) of the same stream.
+	next := func(n int) eventstore.Event {
+		e := walEvents(1)[0]
+		e.Revision, e.Position = uint64(n-1), eventstore.Position(n)
+		e.ContentHash = e.ComputeHash()
+		return e
+	}
 	t.Run("OKRecovers", func(t *testing.T) {
 		dir := emptyLedger(t)
-		writeSegment(t, dir, events, nil, 0)
+		writeSegment(t, dir, 1, groupFrames(events, 7), nil, 0)
 		s, err := Open(dir, Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -105,35 +123,102 @@ func TestWAL(t *testing.T) {
 			t.Errorf("append after recovery = %+v, %v", res, err)
 		}
 	})
-	t.Run("OKTornWrite", func(t *testing.T) {
-		dir := emptyLedger(t)
+	for _, tt := range []struct {
+		name string
+		tail []byte // what the crash left after the last acknowledged group
+	}{
 		// A group write cut short: the header of a frame and half its body.
-		torn := appendFrame(nil, 51, encodeImported(&events[0]))[:40]
-		path := writeSegment(t, dir, events, torn, 0)
-		s, err := Open(dir, Options{})
-		if err != nil {
-			t.Fatalf("open with a torn last write: %v", err)
-		}
-		if got := len(readAll(t, s)); got != 50 {
-			t.Errorf("recovered %d events, want 50", got)
+		{"OKTornWrite", groupFrames([]eventstore.Event{next(51)}, 1)[:40]},
+		// A group whose event frames all reached the disk, but not its
+		// commit frame: it was never acknowledged, and recovering it
+		// would recover an append in part.
+		{"OKUncommittedGroup", groupFrames([]eventstore.Event{next(51), next(52), next(53)}, 3)[:3*40]},
+		{"OKUncommittedGroup/AllEvents", func() []byte {
+			b := groupFrames([]eventstore.Event{next(51), next(52)}, 2)
+			return b[:len(b)-commitFrame]
+		}()},
+		// A group whose commit frame survived but an event frame did not.
+		{"OKTornGroup", func() []byte {
+			b := groupFrames([]eventstore.Event{next(51), next(52)}, 2)
+			b[30] ^= 0xff
+			return b
+		}()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := emptyLedger(t)
+			path := writeSegment(t, dir, 1, groupFrames(events, 5), tt.tail, 0)
+			s, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatalf("open: %v", err)
+			}
+			if got := len(readAll(t, s)); got != 50 {
+				t.Errorf("recovered %d events, want 50", got)
+			}
+			// The dropped write is gone for good: the next append takes
+			// its place and survives a reopen.
+			res, err := s.Append(context.Background(), "assessment-001", eventstore.Exact(49), eventstore.EventData{
+				ID: uuid.New(), Type: "E", SchemaVersion: 1, Payload: []byte(`{}`)})
+			if err != nil || res.Events[0].Position != 51 {
+				t.Fatalf("append after recovery = %+v, %v", res, err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the log was not removed after a clean close: %v", err)
+			}
+			s = mustOpenTuned(t, dir, nil)
+			if got := readAll(t, s); len(got) != 51 || got[50].ID != res.Events[0].ID {
+				t.Errorf("after reopening, %d events", len(got))
+			}
+		})
+	}
+	t.Run("OKReusedSegment", func(t *testing.T) {
+		// ledger.db holds positions 1 to 30; the log, a reused segment,
+		// holds 31 to 50 over the start of its old frames (1 to 30).
+		dir := t.TempDir()
+		s := mustOpenTuned(t, dir, nil)
+		if err := s.Import(context.Background(), events[:30]); err != nil {
+			t.Fatal(err)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("the log was not removed after a clean close: %v", err)
+		old := groupFrames(events[:30], 5)
+		frames := groupFrames(events[30:], 4)
+		if len(frames) >= len(old) {
+			t.Fatal("the test wants old frames left after the new ones")
+		}
+		writeSegment(t, dir, 31, append(frames, old[len(frames):]...), nil, 0)
+		s = mustOpenTuned(t, dir, nil)
+		if got := s.Stats().Pending; got != 20 {
+			t.Errorf("recovered %d events from the log, want 20", got)
+		}
+		if got := readAll(t, s); len(got) != 50 || got[49].ID != events[49].ID {
+			t.Fatalf("log has %d events, want 50", len(got))
+		}
+		if rep, err := s.Verify(context.Background()); err != nil || rep.Events != 50 {
+			t.Errorf("Verify = %+v, %v", rep, err)
 		}
 	})
 	for _, tt := range []struct {
 		name   string
+		frames []byte
 		tail   []byte
 		tailAt int
 	}{
-		{"ErrCorruptDataAfterEnd", []byte("written long after the last group"), maxGroupWrite + 4096},
+		// An acknowledged frame far past the end: the end was damaged.
+		{"ErrCorruptDataAfterEnd", groupFrames(events[:40], 5), groupFrames(events[45:], 5), maxGroupWrite + 4096},
+		// Damage in an acknowledged group with later groups after it.
+		{"ErrCorruptDamagedGroup", func() []byte {
+			b := groupFrames(events, 5)
+			b[20*200] ^= 0xff
+			return b
+		}(), nil, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := emptyLedger(t)
-			writeSegment(t, dir, events, tt.tail, tt.tailAt)
+			writeSegment(t, dir, 1, tt.frames, tt.tail, tt.tailAt)
 			if _, err := Open(dir, Options{}); !errors.Is(err, eventstore.ErrCorrupt) {
 				t.Errorf("err = %v, want ErrCorrupt", err)
 			}
@@ -141,8 +226,8 @@ func TestWAL(t *testing.T) {
 	}
 	t.Run("ErrCorruptEarlierSegment", func(t *testing.T) {
 		dir := emptyLedger(t)
-		path := writeSegment(t, dir, events[:30], nil, 0)
-		writeSegment(t, dir, events[30:], nil, 0)
+		path := writeSegment(t, dir, 1, groupFrames(events[:30], 3), nil, 0)
+		writeSegment(t, dir, 31, groupFrames(events[30:], 3), nil, 0)
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -157,9 +242,19 @@ func TestWAL(t *testing.T) {
 	})
 	t.Run("ErrCorruptGap", func(t *testing.T) {
 		dir := emptyLedger(t)
-		writeSegment(t, dir, events[5:], nil, 0)
+		writeSegment(t, dir, 6, groupFrames(events[5:], 3), nil, 0)
 		if _, err := Open(dir, Options{}); !errors.Is(err, eventstore.ErrCorrupt) {
 			t.Errorf("err = %v, want ErrCorrupt for a log that starts at 6", err)
+		}
+	})
+	t.Run("ErrCorruptOldFormat", func(t *testing.T) {
+		dir := emptyLedger(t)
+		path := writeSegment(t, dir, 1, groupFrames(events, 3), nil, 0)
+		if err := os.Rename(path, strings.TrimSuffix(path, walExt)+oldWALExt); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir, Options{}); !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), "older format") {
+			t.Errorf("err = %v, want ErrCorrupt naming the older format", err)
 		}
 	})
 }

@@ -551,6 +551,7 @@ func (s *Store) syncLoop() {
 			err = brokenErr
 		case len(g.entries) > 0:
 			start := time.Now()
+			g.frames = appendCommit(g.frames, g.first+eventstore.Position(len(g.entries))-1)
 			werr := s.wal.write(g.first, g.frames)
 			s.syncNanos.Add(int64(time.Since(start)))
 			if werr != nil {
