@@ -14,6 +14,7 @@ import (
 
 	"github.com/parledger/parledger/domain"
 	"github.com/parledger/parledger/eventstore"
+	"github.com/parledger/parledger/excel"
 	"github.com/parledger/parledger/ledger"
 	"github.com/parledger/parledger/projections"
 )
@@ -326,7 +327,15 @@ func (s *Server) rankings(w http.ResponseWriter, r *http.Request, p domain.Princ
 	if err != nil {
 		return err
 	}
-	rk, _ := s.Board.Rankings(c.ID)
+	format, err := exportFormat(r)
+	if err != nil {
+		return err
+	}
+	view, err := s.rankingsAsOf(r, c.ID)
+	if err != nil {
+		return err
+	}
+	rk := view.Rankings
 	if b := r.URL.Query().Get("block"); b != "" {
 		if !domain.Block(b).Valid() {
 			return domain.Invalid("Unknown block.", domain.FieldError{Field: "block", Detail: "use so or huyen"})
@@ -345,7 +354,11 @@ func (s *Server) rankings(w http.ResponseWriter, r *http.Request, p domain.Princ
 		}
 		rk = &only
 	}
-	writeJSON(w, http.StatusOK, rk)
+	if format == "xlsx" || format == "csv" {
+		return writeExport(w, format, "xep-hang-"+c.ID, rankingSheets(rk))
+	}
+	view.Rankings = rk
+	writeJSON(w, http.StatusOK, view)
 	return nil
 }
 
@@ -385,6 +398,9 @@ type AssessmentView struct {
 	Grade        string                `json:"grade,omitempty"`
 	Items        []ItemView            `json:"items,omitempty"`
 	Explanations []*domain.Explanation `json:"explanations,omitempty"`
+	// Version, for a past version (?revision= or ?at=), is the event that
+	// made it.
+	Version *VersionRef `json:"version,omitempty"`
 }
 
 // canReadAssessment says whether p may read a unit's assessment in full:
@@ -408,12 +424,29 @@ func (s *Server) getAssessment(w http.ResponseWriter, r *http.Request, p domain.
 	if public && c.Published == nil {
 		return domain.Errorf(domain.EFORBIDDEN, "%s may read only the assessment of unit %s.", p.ID, p.Scope)
 	}
-	a, err := s.Service.Assessment(r.Context(), c.ID, unit)
+	keep, past, err := version(r)
 	if err != nil {
 		return err
 	}
+	if past && public {
+		return domain.Errorf(domain.EFORBIDDEN, "Past versions of an assessment are not public.")
+	}
+	var a *domain.Assessment
+	var made *VersionRef
+	if past {
+		events, err := s.Service.ReadStream(r.Context(), domain.AssessmentStream(c.ID, unit))
+		if err != nil {
+			return err
+		}
+		if a, made = foldUntil(&c, unit, events, keep); made == nil {
+			return domain.Errorf(domain.ENOTFOUND, "The assessment of %s had no version then.", unit)
+		}
+	} else if a, err = s.Service.Assessment(r.Context(), c.ID, unit); err != nil {
+		return err
+	}
 	v := assessmentView(&c, f, u, a)
-	if st, ok := s.Board.Standing(c.ID, unit); ok {
+	v.Version = made
+	if st, ok := s.Board.Standing(c.ID, unit); ok && !past {
 		v.Rank, v.Grade = st.Rank, st.Grade
 	}
 	if public {
@@ -707,19 +740,13 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, p domain.Principa
 	if !canReadAssessment(p, unit) {
 		return domain.Errorf(domain.EFORBIDDEN, "%s may read only the audit trail of unit %s.", p.ID, p.Scope)
 	}
-	q := r.URL.Query()
-	filter := projections.AuditFilter{Item: q.Get("item"), Actor: q.Get("actor"), Type: q.Get("type")}
-	for _, t := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &filter.From}, {"until", &filter.Until}} {
-		if v := q.Get(t.name); v != "" {
-			at, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				return domain.Invalid("A time is not valid.", domain.FieldError{Field: t.name, Detail: "use RFC 3339, e.g. 2017-10-30T17:00:00+07:00"})
-			}
-			*t.dst = at
-		}
+	filter, err := auditFilter(r)
+	if err != nil {
+		return err
+	}
+	format, err := exportFormat(r)
+	if err != nil {
+		return err
 	}
 	events, err := s.Service.ReadStream(r.Context(), domain.AssessmentStream(c.ID, unit))
 	if err != nil {
@@ -728,6 +755,9 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, p domain.Principa
 	entries := projections.AuditTrail(c.ID, unit, events, filter)
 	if entries == nil {
 		entries = []projections.AuditEntry{}
+	}
+	if format == "xlsx" || format == "csv" {
+		return writeExport(w, format, "nhat-ky-"+c.ID+"-"+unit, []excel.Sheet{auditSheet(unit, entries)})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"campaign": c.ID, "unit": unit, "entries": entries})
 	return nil

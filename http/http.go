@@ -57,6 +57,8 @@ type Server struct {
 	Board   *projections.Scoreboard
 	Tokens  *projections.Tokens
 	Runner  *projections.Runner
+	// History answers rankings as of a past moment; nil disables that.
+	History *projections.History
 	Metrics *Metrics
 	Logger  *slog.Logger
 	// WriteWait bounds how long a write waits for the projections to show

@@ -41,6 +41,7 @@ type TestServer struct {
 	Board   *projections.Scoreboard
 	Tokens  *projections.Tokens
 	Runner  *projections.Runner
+	History *projections.History
 	Metrics *ledgerhttp.Metrics
 
 	// Admin is the secret of a Home Affairs credential issued through the
@@ -89,7 +90,12 @@ func MustOpenServer(tb testing.TB) *TestServer {
 		tb.Fatalf("open blobs: %v", err)
 	}
 	ts := &TestServer{Store: store, Blobs: bl, Board: projections.NewScoreboard(), Tokens: projections.NewTokens(), logs: logs}
-	ts.Runner = projections.NewRunner(store, logger, ts.Board, ts.Tokens)
+	ts.History, err = projections.OpenHistory(filepath.Join(dir, "snapshots.db"), ts.Board, store, 7)
+	if err != nil {
+		tb.Fatalf("open history: %v", err)
+	}
+	tb.Cleanup(func() { _ = ts.History.Close() })
+	ts.Runner = projections.NewRunner(store, logger, ts.Board, ts.Tokens, ts.History)
 	ts.Metrics = ledgerhttp.NewMetrics(store, ts.Runner)
 	ts.Service = ledger.NewService(store, ledger.Options{Observer: ts.Metrics})
 
@@ -103,7 +109,7 @@ func MustOpenServer(tb testing.TB) *TestServer {
 	ts.Server = ledgerhttp.NewServer()
 	ts.Server.Addr = "127.0.0.1:0"
 	ts.Server.Service, ts.Server.Blobs, ts.Server.Board, ts.Server.Tokens = ts.Service, bl, ts.Board, ts.Tokens
-	ts.Server.Runner, ts.Server.Metrics, ts.Server.Logger = ts.Runner, ts.Metrics, logger
+	ts.Server.Runner, ts.Server.Metrics, ts.Server.Logger, ts.Server.History = ts.Runner, ts.Metrics, logger, ts.History
 	ts.http = &http.Client{Timeout: requestTimeout, Transport: &http.Transport{}}
 
 	tb.Cleanup(func() {

@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"iter"
 	"log/slog"
@@ -259,3 +260,91 @@ func TestAuditTrail(t *testing.T) {
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// TestHistory plays a campaign, records the live rankings at several
+// moments, keeps going, and checks that as-of queries for those moments
+// return exactly the recorded rankings, whether a snapshot sits before
+// them or not.
+func TestHistory(t *testing.T) {
+	f := MustFixture(t, nil)
+	ctx := context.Background()
+	// A runner feeds a board and its history together, in order.
+	board := projections.NewScoreboard()
+	h2, err := projections.OpenHistory(t.TempDir()+"/snapshots.db", board, f.store, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h2.Close() })
+	r := projections.NewRunner(f.store, quiet, board, h2)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = r.Run(runCtx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	type moment struct {
+		pos      uint64
+		at       time.Time
+		rankings string
+	}
+	var moments []moment
+	for i, step := range []struct{ unit, points string }{
+		{"001", "1"}, {"002", "2.5"}, {"003", "3"}, {"001", "5.25"}, {"002", "0"}, {"003", "6"}, {"001", "2"},
+	} {
+		pos := f.survey(t, step.unit, step.points)
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := r.WaitFor(wctx, eventstore.Position(pos)); err != nil {
+			t.Fatal(err)
+		}
+		wcancel()
+		rk, _ := board.Rankings("c")
+		events := storetestLast(t, f.store)
+		moments = append(moments, moment{pos: pos, at: events.RecordedAt, rankings: rankingsKey(rk)})
+		if i == 2 {
+			time.Sleep(5 * time.Millisecond) // a gap in time between moments
+		}
+	}
+	if h2.Err() != nil {
+		t.Fatal(h2.Err())
+	}
+	for _, m := range moments {
+		got, err := h2.RankingsAt(ctx, "c", m.pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key := rankingsKey(got); key != m.rankings || got.Position != m.pos {
+			t.Errorf("as of %d: %s (position %d), want %s", m.pos, key, got.Position, m.rankings)
+		}
+		pos, err := projections.PositionAt(ctx, f.store, m.at)
+		if err != nil || pos != m.pos {
+			t.Errorf("PositionAt(%v) = %d, %v; want %d", m.at, pos, err, m.pos)
+		}
+	}
+	if pos, err := projections.PositionAt(ctx, f.store, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil || pos != 0 {
+		t.Errorf("PositionAt(2000) = %d, %v; want 0", pos, err)
+	}
+	if _, err := h2.RankingsAt(ctx, "c", 1); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Errorf("rankings before the campaign existed: %v, want not found", err)
+	}
+}
+
+func rankingsKey(rk *projections.Rankings) string {
+	var b strings.Builder
+	for _, br := range rk.Blocks {
+		for _, r := range br.Rows {
+			fmt.Fprintf(&b, "%s:%s#%d ", r.Unit.Code, r.Score.Index, r.Rank)
+		}
+	}
+	return b.String()
+}
+
+func storetestLast(tb testing.TB, s eventstore.Store) eventstore.Event {
+	tb.Helper()
+	for e, err := range s.ReadAll(context.Background(), eventstore.ReadAllOptions{Direction: eventstore.Backwards, FromEnd: true, Limit: 1}) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return e
+	}
+	tb.Fatal("empty log")
+	return eventstore.Event{}
+}

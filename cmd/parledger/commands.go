@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -63,7 +64,12 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	data := dataFlags(fs)
 	campaign := fs.String("campaign", "", "print only this campaign")
+	until := fs.String("until", "", "replay only up to this log position, time (RFC 3339) or day (YYYY-MM-DD, its end in Hanoi)")
 	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	stop, err := parseUntil(*until)
+	if err != nil {
 		return err
 	}
 	store, _, err := openLedger(*data, nil)
@@ -75,6 +81,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if stop.position > 0 && stop.position < uint64(head) {
+		head = eventstore.Position(stop.position)
+	}
 	board := projections.NewScoreboard()
 	bar := &progressBar{w: stderr, label: "replaying", total: uint64(head)}
 	start := time.Now()
@@ -82,6 +91,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for e, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{}) {
 		if err != nil {
 			return fmt.Errorf("replay after %d events: %w", n, err)
+		}
+		if stop.position > 0 && uint64(e.Position) > stop.position || !stop.at.IsZero() && e.RecordedAt.After(stop.at) {
+			break
 		}
 		r, err := ledger.Decode(e)
 		if err != nil {
@@ -101,6 +113,28 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		printRankings(stdout, rk)
 	}
 	return nil
+}
+
+// until is where a replay stops: a position or a time (zero: the end).
+type until struct {
+	position uint64
+	at       time.Time
+}
+
+func parseUntil(s string) (until, error) {
+	if s == "" {
+		return until{}, nil
+	}
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil && n > 0 {
+		return until{position: n}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return until{at: t}, nil
+	}
+	if d, err := domain.ParseDate(s); err == nil {
+		return until{at: d.End().Add(-time.Nanosecond)}, nil
+	}
+	return until{}, fmt.Errorf("--until %q: give a log position, an RFC 3339 time or a day YYYY-MM-DD", s)
 }
 
 // printRankings prints rankings as officials read them: decimal commas.

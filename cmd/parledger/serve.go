@@ -74,6 +74,7 @@ type Main struct {
 	Board   *projections.Scoreboard
 	Tokens  *projections.Tokens
 	Runner  *projections.Runner
+	History *projections.History
 	Server  *ledgerhttp.Server
 	Logger  *slog.Logger
 
@@ -124,7 +125,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Store, m.Blobs = store, bl
 	m.Board, m.Tokens = projections.NewScoreboard(), projections.NewTokens()
-	m.Runner = projections.NewRunner(store, m.Logger, m.Board, m.Tokens)
+	if m.History, err = projections.OpenHistory(filepath.Join(m.Config.Data, "snapshots.db"), m.Board, store, 0); err != nil {
+		_ = store.Close()
+		return err
+	}
+	m.Runner = projections.NewRunner(store, m.Logger, m.Board, m.Tokens, m.History)
 	metrics := ledgerhttp.NewMetrics(store, m.Runner)
 	m.Service = ledger.NewService(store, ledger.Options{Observer: metrics})
 
@@ -143,7 +148,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Server = ledgerhttp.NewServer()
 	m.Server.Addr = m.Config.Addr
 	m.Server.Service, m.Server.Blobs, m.Server.Board, m.Server.Tokens = m.Service, bl, m.Board, m.Tokens
-	m.Server.Runner, m.Server.Metrics, m.Server.Logger = m.Runner, metrics, m.Logger
+	m.Server.Runner, m.Server.Metrics, m.Server.Logger, m.Server.History = m.Runner, metrics, m.Logger, m.History
 	if err := m.Server.Open(); err != nil {
 		return err
 	}
@@ -209,6 +214,9 @@ func (m *Main) Close() error {
 		m.cancel()
 	}
 	m.wg.Wait()
+	if m.History != nil {
+		errs = append(errs, m.History.Close())
+	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
 	}
