@@ -273,6 +273,8 @@ type ItemScore struct {
 	Note string `json:"note,omitempty"`
 	// Reason is why an appraiser's score differs from the self score.
 	Reason string `json:"reason,omitempty"`
+	// Respondents is, for a survey score, how many answers it rests on.
+	Respondents int `json:"respondents,omitempty"`
 }
 
 // Decision is an event with the reason recorded on it.
@@ -625,10 +627,14 @@ func (a *Assessment) DecideSurveyScores(x Context, scores []ItemScore, batch str
 			fields = append(fields, *fe)
 			continue
 		}
+		if s.Respondents < 0 {
+			fields = append(fields, FieldError{f + ".respondents", "must not be negative"})
+			continue
+		}
 		if cur := a.Items[s.Item]; cur != nil && cur.Survey != nil && cur.Survey.Equal(s.Points) {
 			continue
 		}
-		events = append(events, &SurveyScoreRecorded{Item: s.Item, Points: s.Points, Batch: batch})
+		events = append(events, &SurveyScoreRecorded{Item: s.Item, Points: s.Points, Batch: batch, Respondents: s.Respondents})
 	}
 	if len(fields) > 0 {
 		return nil, Invalid("The survey scores were not recorded.", fields...)

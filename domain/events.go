@@ -159,6 +159,9 @@ type SurveyScoreRecorded struct {
 	Item   string          `json:"item"`
 	Points decimal.Decimal `json:"points"`
 	Batch  string          `json:"batch,omitempty"`
+	// Respondents is how many survey answers the score rests on (schema
+	// version 2; 0 when unknown, as for every version-1 event).
+	Respondents int `json:"respondents"`
 }
 
 // BonusPenaltyRecorded records bonus or penalty points for an item of the
@@ -229,8 +232,54 @@ func (AssessmentFinalized) EventType() string     { return TypeAssessmentFinaliz
 func (TokenIssued) EventType() string             { return TypeTokenIssued }
 func (TokenRevoked) EventType() string            { return TypeTokenRevoked }
 
-// SchemaVersion is the payload schema version every event is written with.
+// SchemaVersion is the payload schema version of events whose schema has
+// not changed since the first release.
 const SchemaVersion = 1
+
+// schemaVersions lists the current schema version of each event type whose
+// payload has changed; every other type is at SchemaVersion.
+var schemaVersions = map[string]uint32{
+	// Version 2 added respondents: how many survey answers the score rests on.
+	TypeSurveyScoreRecorded: 2,
+}
+
+// SchemaVersionOf returns the schema version an event of type typ is
+// written with now.
+func SchemaVersionOf(typ string) uint32 {
+	if v, ok := schemaVersions[typ]; ok {
+		return v
+	}
+	return SchemaVersion
+}
+
+// upcasters turn a payload of an older schema version into the next one,
+// so that old events replay through today's code. Their bytes in the
+// ledger never change (their content hash covers them); only the decoded
+// value is brought up to date.
+var upcasters = map[string]map[uint32]func(payload []byte) ([]byte, error){
+	TypeSurveyScoreRecorded: {
+		// Version 1 did not say how many answers the score rests on:
+		// record that as unknown (0).
+		1: func(payload []byte) ([]byte, error) { return setField(payload, "respondents", 0) },
+	},
+}
+
+// setField returns payload (a JSON object) with key set to v, unless the
+// object already has it.
+func setField(payload []byte, key string, v any) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return nil, err
+	}
+	if _, ok := m[key]; !ok {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		m[key] = b
+	}
+	return json.Marshal(m)
+}
 
 // newEvent returns an empty event of the given type.
 func newEvent(typ string) (Event, bool) {
@@ -287,13 +336,24 @@ func DecodeEvent(typ string, version uint32, payload []byte) (Event, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown event type %q", typ)
 	}
-	if version != SchemaVersion {
-		return nil, fmt.Errorf("event type %s: unknown schema version %d", typ, version)
-	}
 	// A payload is exactly one JSON object: null would decode to an empty
 	// event, and anything after the object would be skipped unread.
 	if p := bytes.TrimLeft(payload, " \t\r\n"); len(p) == 0 || p[0] != '{' {
 		return nil, fmt.Errorf("decode %s: the payload is not a JSON object", typ)
+	}
+	current := SchemaVersionOf(typ)
+	if version == 0 || version > current {
+		return nil, fmt.Errorf("event type %s: unknown schema version %d (this build knows up to %d)", typ, version, current)
+	}
+	for v := version; v < current; v++ {
+		up := upcasters[typ][v]
+		if up == nil {
+			return nil, fmt.Errorf("event type %s: no upcaster from schema version %d", typ, v)
+		}
+		var err error
+		if payload, err = up(payload); err != nil {
+			return nil, fmt.Errorf("upcast %s from version %d: %w", typ, v, err)
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if err := dec.Decode(e); err != nil {

@@ -536,6 +536,8 @@ type ScoreInput struct {
 	Points *decimal.Decimal `json:"points"`
 	Note   string           `json:"note,omitempty"`
 	Reason string           `json:"reason,omitempty"`
+	// Respondents (survey scores only) is how many answers the score rests on.
+	Respondents int `json:"respondents,omitempty"`
 }
 
 // ScoresRequest is the body of the batch score commands.
@@ -565,7 +567,7 @@ func (s *Server) scores(w http.ResponseWriter, r *http.Request, allowed ...strin
 	var fields []domain.FieldError
 	for i, sc := range body.Scores {
 		pts := required(&fields, fmt.Sprintf("scores[%d].points", i), sc.Points)
-		body.items = append(body.items, domain.ItemScore{Item: sc.Item, Points: pts, Note: sc.Note, Reason: sc.Reason})
+		body.items = append(body.items, domain.ItemScore{Item: sc.Item, Points: pts, Note: sc.Note, Reason: sc.Reason, Respondents: sc.Respondents})
 	}
 	if len(fields) > 0 {
 		return body, domain.Invalid("Some scores have no points.", fields...)
@@ -769,9 +771,10 @@ func (s *Server) importSurveyScores(w http.ResponseWriter, r *http.Request, p do
 	var body struct {
 		Batch  string `json:"batch"`
 		Scores []struct {
-			Unit   string           `json:"unit"`
-			Item   string           `json:"item"`
-			Points *decimal.Decimal `json:"points"`
+			Unit        string           `json:"unit"`
+			Item        string           `json:"item"`
+			Points      *decimal.Decimal `json:"points"`
+			Respondents int              `json:"respondents,omitempty"`
 		} `json:"scores"`
 	}
 	if err := decodeJSON(w, r, &body); err != nil {
@@ -802,7 +805,7 @@ func (s *Server) importSurveyScores(w http.ResponseWriter, r *http.Request, p do
 		if _, ok := byUnit[sc.Unit]; !ok {
 			order = append(order, sc.Unit)
 		}
-		byUnit[sc.Unit] = append(byUnit[sc.Unit], domain.ItemScore{Item: sc.Item, Points: pts})
+		byUnit[sc.Unit] = append(byUnit[sc.Unit], domain.ItemScore{Item: sc.Item, Points: pts, Respondents: sc.Respondents})
 		at[sc.Unit] = append(at[sc.Unit], i)
 	}
 	// Check every unit before recording any.

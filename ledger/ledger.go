@@ -258,7 +258,7 @@ func eventData(req Request, stream string, ds []domain.Decision) ([]eventstore.E
 			}
 		}
 		out[i] = eventstore.EventData{
-			ID: id, Type: d.Event.EventType(), SchemaVersion: domain.SchemaVersion,
+			ID: id, Type: d.Event.EventType(), SchemaVersion: domain.SchemaVersionOf(d.Event.EventType()),
 			Actor:  eventstore.Actor{ID: req.Principal.ID, Role: string(req.Principal.Role), Scope: req.Principal.Scope},
 			Reason: d.Reason, CorrelationID: req.CorrelationID, Payload: payload, Metadata: md,
 		}
