@@ -40,6 +40,7 @@ func (s *Store) applyLoop() {
 	timer.Stop()
 	defer timer.Stop()
 	var since time.Time // when the events now waiting began to wait
+	s.buildFilter(0)
 	for {
 		s.mu.Lock()
 		waiting := len(s.mem.entries)
@@ -78,8 +79,8 @@ func (s *Store) applyLoop() {
 		start := time.Now()
 		err := s.applyEntries(first, batch)
 		s.applyNanos.Add(int64(time.Since(start)))
-		s.mu.Lock()
 		if err != nil {
+			s.mu.Lock()
 			s.applyErr = err
 			s.space.Broadcast()
 			s.mu.Unlock()
@@ -94,6 +95,16 @@ func (s *Store) applyLoop() {
 			continue
 		}
 		backoff = 10 * time.Millisecond
+		// Fill the id filter before moving the head (see idFilter).
+		if f := s.ids.Load(); f != nil {
+			for i := range batch {
+				f.add(&batch[i].id)
+			}
+			if f.full() {
+				s.buildFilter(4 * f.count)
+			}
+		}
+		s.mu.Lock()
 		s.mem.dropFront(n)
 		s.applied = first + eventstore.Position(n) - 1
 		s.appliedPos.Store(uint64(s.applied))
@@ -198,6 +209,28 @@ func compareIDs(a, b *uuid.UUID) int {
 		return c
 	}
 	return cmp.Compare(binary.BigEndian.Uint64(a[8:]), binary.BigEndian.Uint64(b[8:]))
+}
+
+// buildFilter fills a new id filter, for at least capacity ids, from
+// ledger.db, and installs it. Only the applier calls it, so no id enters
+// ledger.db meanwhile. If reading fails, appends look every id up in
+// ledger.db until a later build succeeds.
+func (s *Store) buildFilter(capacity int) {
+	err := s.view(func(tx *bbolt.Tx) error {
+		f := newIDFilter(max(capacity, 2*int(u64(tx.Bucket(bucketMeta).Get(keyHead)))))
+		c := tx.Bucket(bucketIDs).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) != len(uuid.UUID{}) {
+				return fmt.Errorf("%w: id index key of %d bytes", eventstore.ErrCorrupt, len(k))
+			}
+			f.add((*uuid.UUID)(k))
+		}
+		s.ids.Store(f)
+		return nil
+	})
+	if err != nil {
+		s.ids.Store(nil)
+	}
 }
 
 // isClosed reports whether c is closed.

@@ -105,6 +105,8 @@ type Store struct {
 	applied eventstore.Position
 	// appliedPos is applied, for reading without mu.
 	appliedPos atomic.Uint64
+	// ids holds the ids in ledger.db (nil until the applier has built it).
+	ids atomic.Pointer[idFilter]
 	// durableTime is the newest recorded time of a durable event (Unix ns).
 	durableTime int64
 	space       *sync.Cond // signalled after every attempt of the applier

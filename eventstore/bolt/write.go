@@ -115,20 +115,37 @@ func (r *writeReq) ids() []uuid.UUID {
 }
 
 // lookupRecorded looks the request's ids up in ledger.db, on the caller's
-// goroutine so that the writer does not have to. The writer looks in
-// memory and among the groups not yet durable, and looks in ledger.db
-// again if the applier moved events there after this lookup.
+// goroutine so that the writer does not have to: only those the id filter
+// does not rule out. The writer looks in memory and among the groups not
+// yet durable, and looks in ledger.db again if the applier moved events
+// there after this lookup.
 func (s *Store) lookupRecorded(r *writeReq) error {
+	// Every event up to r.dbHead is in ledger.db and in the filter loaded
+	// after it (the applier fills the filter before it moves its head).
+	r.dbHead = eventstore.Position(s.appliedPos.Load())
+	f := s.ids.Load()
+	var maybe []uuid.UUID
+	check := func(id *uuid.UUID) {
+		if f == nil || f.mayContain(id) {
+			maybe = append(maybe, *id)
+		}
+	}
+	for i := range r.events {
+		check(&r.events[i].data.ID)
+	}
+	for i := range r.imported {
+		check(&r.imported[i].ID)
+	}
+	if len(maybe) == 0 {
+		return nil
+	}
 	var err error
-	r.recorded, r.dbHead, err = s.findInDB(r.ids())
+	r.recorded, err = s.findInDB(maybe)
 	return err
 }
 
-// findInDB returns the events of ids that ledger.db holds, and a
-// position up to which ledger.db held every event when it looked (the
-// applier's head, read before the read transaction began).
-func (s *Store) findInDB(ids []uuid.UUID) (found []eventstore.Event, head eventstore.Position, err error) {
-	head = eventstore.Position(s.appliedPos.Load())
+// findInDB returns the events of ids that ledger.db holds.
+func (s *Store) findInDB(ids []uuid.UUID) (found []eventstore.Event, err error) {
 	err = s.view(func(tx *bbolt.Tx) error {
 		idx := tx.Bucket(bucketIDs)
 		for _, id := range ids {
@@ -144,7 +161,7 @@ func (s *Store) findInDB(ids []uuid.UUID) (found []eventstore.Event, head events
 		}
 		return nil
 	})
-	return found, head, err
+	return found, err
 }
 
 func (s *Store) submit(ctx context.Context, r *writeReq) error {
@@ -403,12 +420,13 @@ func (w *writer) stage(g *group, batch []*writeReq) {
 		}
 		if rs.applied > r.dbHead {
 			// The applier moved events from memory to ledger.db since the
-			// caller looked there: look again.
+			// caller looked there: look again, at everything.
 			var err error
-			if r.recorded, r.dbHead, err = s.findInDB(r.ids()); err != nil {
+			if r.recorded, err = s.findInDB(r.ids()); err != nil {
 				r.err = err
 				continue
 			}
+			r.dbHead = rs.applied
 		}
 		rs.r = r
 		if r.imported != nil {

@@ -1,0 +1,81 @@
+package bolt
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/parledger/parledger/eventstore"
+)
+
+func TestIDFilter(t *testing.T) {
+	f := newIDFilter(0)
+	added := make([]uuid.UUID, filterMinCapacity)
+	for i := range added {
+		added[i] = uuid.New()
+		f.add(&added[i])
+	}
+	for i := range added {
+		if !f.mayContain(&added[i]) {
+			t.Fatalf("id %d added but not found: a false negative", i)
+		}
+	}
+	// Deterministic (version 5) ids of similar keys must spread as well.
+	falsePositives := 0
+	const tries = 100_000
+	for i := 0; i < tries; i++ {
+		id := eventstore.DeterministicID("key-" + strconv.Itoa(i))
+		if f.mayContain(&id) {
+			falsePositives++
+		}
+	}
+	if rate := float64(falsePositives) / tries; rate > 0.03 {
+		t.Errorf("false positive rate %.3f at capacity, want about 0.01", rate)
+	}
+	if f.full() {
+		t.Errorf("full at its capacity")
+	}
+}
+
+// TestIdempotentAfterReopen retries appends whose events are in ledger.db
+// only, once the id filter is built from it, and appends new events.
+func TestIdempotentAfterReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpenTuned(t, dir, nil)
+	ctx := context.Background()
+	var first []eventstore.AppendResult
+	for i := 0; i < 20; i++ {
+		res, err := s.Append(ctx, "s", eventstore.Any, testEvent(i), testEvent(100+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		first = append(first, res)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpenTuned(t, dir, nil)
+	for deadline := time.Now().Add(10 * time.Second); s.ids.Load() == nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the id filter was not built")
+		}
+	}
+	for i, orig := range first {
+		data := []eventstore.EventData{orig.Events[0].EventData, orig.Events[1].EventData}
+		expected := eventstore.NoStream
+		if i > 0 {
+			expected = eventstore.Exact(orig.Events[0].Revision - 1)
+		}
+		res, err := s.Append(ctx, "s", expected, data...)
+		if err != nil || !res.Duplicate || res.Events[1].Position != orig.Events[1].Position {
+			t.Fatalf("retry %d = %+v, %v; want the original", i, res, err)
+		}
+	}
+	res, err := s.Append(ctx, "s", eventstore.Exact(39), testEvent(1000))
+	if err != nil || res.Duplicate || res.Events[0].Position != 41 {
+		t.Fatalf("new append = %+v, %v", res, err)
+	}
+}
