@@ -214,6 +214,9 @@ func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request, p domain.Pr
 		if rk, ok := s.Board.Rankings(c.ID); ok {
 			for _, b := range rk.Blocks {
 				for _, row := range b.Rows {
+					if !canReadAssessment(p, row.Unit.Code) {
+						continue // a unit learns only of itself
+					}
 					if row.Status == "not-started" || row.Status == "in-progress" {
 						v.NotSubmit = append(v.NotSubmit, row.Unit.Code)
 					}
@@ -488,12 +491,6 @@ func assessmentView(c *domain.Campaign, f *domain.Framework, u domain.Unit, a *d
 	return v
 }
 
-// AssessmentSummary is one line of GET .../assessments.
-type AssessmentSummary struct {
-	domain.Standing
-	Open int `json:"openExplanations"`
-}
-
 func (s *Server) listAssessments(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
 	c, err := s.campaignFor(r, p)
 	if err != nil {
@@ -720,13 +717,22 @@ func (s *Server) raiseExplanation(w http.ResponseWriter, r *http.Request, p doma
 }
 
 func (s *Server) resolveExplanation(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
-	var body domain.ResolveExplanation
+	var body struct {
+		Accepted    *bool            `json:"accepted"`
+		FinalPoints *decimal.Decimal `json:"finalPoints,omitempty"`
+		DecisionRef string           `json:"decisionRef"`
+		Reason      string           `json:"reason"`
+	}
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
 	}
+	if body.Accepted == nil {
+		return domain.Invalid("Say whether the council accepts the explanation.", domain.FieldError{Field: "accepted", Detail: "is required: true or false"})
+	}
+	cmd := domain.ResolveExplanation{Accepted: *body.Accepted, FinalPoints: body.FinalPoints, DecisionRef: body.DecisionRef, Reason: body.Reason}
 	id := vars(r, "explanation")
 	return s.assess(w, r, p, func(a *domain.Assessment, x domain.Context) ([]domain.Decision, error) {
-		return a.DecideResolveExplanation(x, id, body)
+		return a.DecideResolveExplanation(x, id, cmd)
 	})
 }
 
@@ -858,7 +864,15 @@ func (s *Server) importSurveyScores(w http.ResponseWriter, r *http.Request, p do
 			var de *domain.Error
 			if errors.As(err, &de) {
 				de2 := *de
-				de2.Message = fmt.Sprintf("%s The import stopped at unit %s; the units before it (%s) were recorded: retry with the same Idempotency-Key.", de.Message, unit, strings.Join(done, ", "))
+				de2.Message = fmt.Sprintf("%s The import stopped at unit %s.", de.Message, unit)
+				if len(done) > 0 {
+					de2.Message += fmt.Sprintf(" The scores of the units before it (%s) were recorded", strings.Join(done, ", "))
+					if req.IdempotencyKey != "" {
+						de2.Message += "; retry with the same Idempotency-Key to record the rest."
+					} else {
+						de2.Message += "; send the rest again."
+					}
+				}
 				return &de2
 			}
 			return fmt.Errorf("survey import stopped at unit %s after %d events: %w", unit, len(all), err)

@@ -73,7 +73,10 @@ func (s *Server) rankingsAsOf(r *http.Request, campaign string) (RankingsView, e
 		return RankingsView{}, err
 	}
 	if !ok {
-		rk, _ := s.Board.Rankings(campaign)
+		rk, found := s.Board.Rankings(campaign)
+		if !found {
+			return RankingsView{}, domain.Errorf(domain.ENOTFOUND, "No campaign %q.", campaign)
+		}
 		return RankingsView{Rankings: rk}, nil
 	}
 	if s.History == nil {
