@@ -84,8 +84,8 @@ func (c Checkpoint) String() string {
 // signed by verifier (other signatures, such as witnesses' cosignatures,
 // are allowed and ignored), and its text must be an origin line, the
 // tree size in decimal without leading zeros, the root as standard base64
-// of 32 bytes, then optional non-empty extension lines, of which a
-// "time <RFC 3339 UTC>" line, at most one, gives Time. Anything else is an
+// of 32 bytes, then optional non-empty extension lines; a first extension
+// line "time 2006-01-02T15:04:05Z" (UTC, whole seconds) gives Time. Anything else is an
 // ErrBadCheckpoint error saying what is wrong. Check the returned Origin
 // against the log you expect.
 func ParseCheckpoint(signed []byte, verifier note.Verifier) (Checkpoint, error) {
@@ -150,8 +150,11 @@ func parseBody(text string) (Checkpoint, error) {
 			if !cp.Time.IsZero() {
 				return cp, fmt.Errorf("%w: line %d: a second time line", ErrBadCheckpoint, i+4)
 			}
+			if i > 0 {
+				return cp, fmt.Errorf("%w: line %d: the time line must be the first extension line", ErrBadCheckpoint, i+4)
+			}
 			t, err := time.Parse(time.RFC3339, ts)
-			if err != nil || !strings.HasSuffix(ts, "Z") || t.IsZero() {
+			if err != nil || t.UTC().Format(time.RFC3339) != ts || t.IsZero() {
 				return cp, fmt.Errorf("%w: line %d: time %q is not RFC 3339 in UTC (2006-01-02T15:04:05Z)", ErrBadCheckpoint, i+4, ts)
 			}
 			cp.Time = t.UTC()
@@ -199,8 +202,12 @@ func NewSigner(skey, origin string) (*Signer, error) {
 		return nil, fmt.Errorf("checkpoint signer: not a note signing key: %w", err)
 	}
 	// "PRIVATE+KEY+name+hash+base64(0x01 || seed)": derive the public key.
-	parts := strings.Split(skey, "+")
-	raw, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
+	// The name holds no '+', the base64 key may.
+	parts := strings.SplitN(skey, "+", 5)
+	if len(parts) != 5 {
+		return nil, errors.New("checkpoint signer: not a note signing key")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
 	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
 		return nil, errors.New("checkpoint signer: not an Ed25519 note signing key")
 	}

@@ -68,7 +68,7 @@ type exportEntry struct {
 // event); without ref, memory stays small.
 func VerifyExport(r io.Reader, cp Checkpoint, ref Prover) (Report, error) {
 	var rep Report
-	lr := &lineReader{br: bufio.NewReaderSize(r, 1<<20)}
+	lr := &lineReader{br: bufio.NewReaderSize(r, 64<<10)}
 	var (
 		small   = factory.NewEmptyRange(0) // the first cp.Size leaves, without ref
 		tree    *memTree                   // the same, whole, with ref
@@ -97,7 +97,7 @@ func VerifyExport(r io.Reader, cp Checkpoint, ref Prover) (Report, error) {
 		want, seen := next[e.Stream]
 		switch {
 		case e.Revision > want:
-			return rep, eventError(index, line, &e, fmt.Errorf("%w: stream %q has %d events before it, so this should be revision %d: an event of the stream is missing before it (deleted)", ErrVerify, e.Stream, want, want))
+			return rep, eventError(index, line, &e, fmt.Errorf("%w: stream %q has %s before it, so this should be revision %d: an event of the stream before it is missing here (deleted, or moved after it)", ErrVerify, e.Stream, plural(want, "event", "events"), want))
 		case e.Revision < want:
 			return rep, eventError(index, line, &e, fmt.Errorf("%w: stream %q already has revision %d before it: events were reordered or repeated", ErrVerify, e.Stream, e.Revision))
 		}
@@ -142,7 +142,7 @@ func VerifyExport(r io.Reader, cp Checkpoint, ref Prover) (Report, error) {
 		}
 	}
 	if rep.Events < cp.Size {
-		return rep, fmt.Errorf("%w: the export has %d events but the checkpoint covers %d: %d events are missing (deleted, or the export is cut short)", ErrRootMismatch, rep.Events, cp.Size, cp.Size-rep.Events)
+		return rep, fmt.Errorf("%w: the export has %d events but the checkpoint covers %d: %s missing (deleted, or the export is cut short)", ErrRootMismatch, rep.Events, cp.Size, plural(cp.Size-rep.Events, "event is", "events are"))
 	}
 	msg := fmt.Sprintf("the first %d events of the export hash to %x, the checkpoint signs %x: an event was edited (content, revision or recorded time), deleted, inserted or moved", cp.Size, root, cp.Root)
 	if backwards != nil && backwards.Index < cp.Size {
@@ -190,7 +190,7 @@ func locate(tree *memTree, entries []exportEntry, cp Checkpoint, ref Prover) (st
 	if ok {
 		if n < cp.Size {
 			e := entries[n-1]
-			return "", fmt.Errorf("%w: the export's %d events are exactly the first %d of the signed tree (the last at line %d, event %s), but the checkpoint covers %d: the %d after it are missing (deleted, or the export is cut short)", ErrRootMismatch, n, n, e.line, e.id, cp.Size, cp.Size-n)
+			return "", fmt.Errorf("%w: the export's %d events are exactly the first %d of the signed tree (the last at line %d, event %s), but the checkpoint covers %d: %s after it missing (deleted, or the export is cut short)", ErrRootMismatch, n, n, e.line, e.id, cp.Size, plural(cp.Size-n, "event is", "events are"))
 		}
 		return "the reference's proofs contradict the checkpoint: it is not the log that signed it", nil
 	}
@@ -246,4 +246,12 @@ func (r *lineReader) Read(p []byte) (int, error) {
 	r.pending = r.pending[n:]
 	r.midLine = p[n-1] != '\n'
 	return n, nil
+}
+
+// plural returns "1 event is", "2 events are" and the like.
+func plural(n uint64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

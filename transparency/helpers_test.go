@@ -18,6 +18,9 @@ import (
 	"github.com/parledger/parledger/transparency"
 )
 
+// quiet discards the logs of the Merkle logs under test.
+var quiet = slog.New(slog.DiscardHandler)
+
 // testEvent returns a recorded event with a valid content hash: event i
 // of the log, revision i of stream "s", at position i+1.
 func testEvent(i int) eventstore.Event {
@@ -56,7 +59,7 @@ func MustOpen(tb testing.TB, opts transparency.Options) *transparency.Log {
 func MustOpenAt(tb testing.TB, path string, opts transparency.Options) *transparency.Log {
 	tb.Helper()
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+		opts.Logger = quiet
 	}
 	l, err := transparency.Open(path, opts)
 	if err != nil {
