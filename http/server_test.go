@@ -90,7 +90,7 @@ func MustOpenServer(tb testing.TB) *TestServer {
 		tb.Fatalf("open blobs: %v", err)
 	}
 	ts := &TestServer{Store: store, Blobs: bl, Board: projections.NewScoreboard(), Tokens: projections.NewTokens(), logs: logs}
-	ts.History, err = projections.OpenHistory(filepath.Join(dir, "snapshots.db"), ts.Board, store, 7)
+	ts.History, err = projections.OpenHistory(filepath.Join(dir, "timeline.db"), ts.Board, store)
 	if err != nil {
 		tb.Fatalf("open history: %v", err)
 	}

@@ -270,7 +270,7 @@ func TestHistory(t *testing.T) {
 	ctx := context.Background()
 	// A runner feeds a board and its history together, in order.
 	board := projections.NewScoreboard()
-	h2, err := projections.OpenHistory(t.TempDir()+"/snapshots.db", board, f.store, 3)
+	h2, err := projections.OpenHistory(t.TempDir()+"/timeline.db", board, f.store)
 	if err != nil {
 		t.Fatal(err)
 	}

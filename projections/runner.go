@@ -26,6 +26,12 @@ type Projection interface {
 	Apply(r domain.Recorded)
 }
 
+// Flusher is a projection that buffers writes; the runner calls Flush once
+// it has caught up with the log and after every live batch.
+type Flusher interface {
+	Flush() error
+}
+
 // Runner feeds projections from the global log. Create it with
 // NewRunner and start it with Run.
 type Runner struct {
@@ -91,6 +97,13 @@ func (r *Runner) Changed() <-chan struct{} {
 }
 
 func (r *Runner) signal() {
+	for _, p := range r.projections {
+		if f, ok := p.(Flusher); ok {
+			if err := f.Flush(); err != nil {
+				r.log.Error("projection flush", "err", err)
+			}
+		}
+	}
 	r.notifyMu.Lock()
 	close(r.notify)
 	r.notify = make(chan struct{})

@@ -211,7 +211,11 @@ func (v *campaignView) refresh(unit string) {
 	v.scores[unit] = domain.ComputeScore(f, a, v.c.Settings.Rounding)
 }
 
-func (v *campaignView) rank(position uint64) *Rankings {
+func (v *campaignView) rank(position uint64) *Rankings { return v.rankWith(position, nil) }
+
+// rankWith ranks the view's scores; statuses, when not nil, gives each
+// unit's status instead of its assessment's.
+func (v *campaignView) rankWith(position uint64, statuses map[string]string) *Rankings {
 	r := &Rankings{Campaign: v.c.ID, Title: v.c.Title, Position: position, Published: v.c.Published, Blocks: []BlockRanking{}}
 	for _, block := range []domain.Block{domain.BlockDepartments, domain.BlockDistricts} {
 		f := v.c.Frameworks[block]
@@ -232,6 +236,9 @@ func (v *campaignView) rank(position uint64) *Rankings {
 			status := "not-started"
 			if a := v.assessments[code]; a != nil {
 				status = a.Status()
+			}
+			if st, ok := statuses[code]; ok {
+				status = st
 			}
 			br.Rows = append(br.Rows, domain.Standing{Unit: u, Score: sc, Status: status})
 		}

@@ -125,7 +125,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Store, m.Blobs = store, bl
 	m.Board, m.Tokens = projections.NewScoreboard(), projections.NewTokens()
-	if m.History, err = projections.OpenHistory(filepath.Join(m.Config.Data, "snapshots.db"), m.Board, store, 0); err != nil {
+	if m.History, err = projections.OpenHistory(filepath.Join(m.Config.Data, "timeline.db"), m.Board, store); err != nil {
 		_ = store.Close()
 		return err
 	}
