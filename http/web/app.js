@@ -58,11 +58,16 @@ function fillTable(table, columns, rows, rowAttrs = () => ({}), empty = 'Không 
   table.replaceChildren(head, body);
 }
 
+let noticeTimer;
+
 function notice(text, kind = 'error') {
   const m = $('message');
   m.dataset.kind = kind;
   $('message-text').textContent = text;
   m.hidden = false;
+  clearTimeout(noticeTimer);
+  // Information goes by itself; errors stay until closed.
+  if (kind === 'info') noticeTimer = setTimeout(clearNotice, 8000);
 }
 
 function clearNotice() { $('message').hidden = true; }
@@ -161,6 +166,23 @@ async function loadCampaigns(wanted) {
   const id = list.some((c) => c.id === wanted) ? wanted : list.some((c) => c.id === state.campaign) ? state.campaign : list[0].id;
   sel.value = id;
   await selectCampaign(id, true);
+}
+
+// refreshCampaigns adds campaigns opened since the list was read, when a
+// person goes to pick one; the one being watched stays selected.
+async function refreshCampaigns() {
+  let list;
+  try {
+    list = (await api('/api/v1/campaigns')).campaigns || [];
+  } catch {
+    return;
+  }
+  const ids = (l) => l.map((c) => c.id + (c.published ? '+' : '')).join(',');
+  if (ids(list) === ids(state.campaigns) || list.length === 0) return;
+  state.campaigns = list;
+  const sel = $('campaign');
+  sel.replaceChildren(...list.map((c) => h('option', { value: c.id }, `${c.year} · ${c.id}${c.published ? '' : ' (đang đánh giá)'}`)));
+  sel.value = state.campaign;
 }
 
 async function selectCampaign(id, force = false) {
@@ -327,6 +349,10 @@ function openUnit(code) {
   showView('don-vi');
 }
 
+function syncUnitSelects() {
+  for (const sel of document.querySelectorAll('.unit-select')) sel.value = state.unit;
+}
+
 // --- per-area breakdown
 
 function allRows() {
@@ -335,7 +361,9 @@ function allRows() {
 
 function fillUnitSelects() {
   const rows = state.rankings ? state.rankings.blocks.map((b) => ({ block: b.block, rows: [...b.rows].sort((x, y) => x.unitName.localeCompare(y.unitName, 'vi')) })) : [];
-  if (!state.unit || !allRows().some((r) => r.unitCode === state.unit)) {
+  // Keep the chosen unit while the rankings load; pick one only when the
+  // campaign has no such unit.
+  if (state.rankings && (!state.unit || !allRows().some((r) => r.unitCode === state.unit))) {
     state.unit = rows[0]?.rows[0]?.unitCode || '';
   }
   for (const sel of document.querySelectorAll('.unit-select')) {
@@ -402,7 +430,10 @@ function describeChange(e) {
     const a = after[k] === undefined ? '—' : fmt.decimal(after[k]);
     parts.push(`${label}: ${b} → ${a}`);
   }
-  if (e.evidence) parts.push(`${e.evidence.title || e.evidence.documentNumber || 'tài liệu'}${e.evidence.documentNumber ? ' (' + e.evidence.documentNumber + ')' : ''}`);
+  if (e.evidence) {
+    const { title = '', documentNumber: no = '' } = e.evidence;
+    parts.push(title && no && !title.includes(no) ? `${title} (${no})` : title || no || 'tài liệu');
+  }
   if (e.statusBefore !== e.statusAfter) parts.push(`Trạng thái: ${fmt.statusLabel[e.statusBefore] || e.statusBefore} → ${fmt.statusLabel[e.statusAfter] || e.statusAfter}`);
   if (e.type === 'ExplanationRaised' && e.event?.claimedPoints) parts.push(`Đề nghị ${fmt.decimal(e.event.claimedPoints)} điểm`);
   return parts.join('; ');
@@ -533,7 +564,7 @@ async function renderDiff() {
     meta.textContent = `${(d.items || []).length} tiêu chí thay đổi giữa phiên bản ${d.from} và ${d.to}; ${(d.events || []).length} sự kiện ở giữa.`;
     if ((d.events || []).length) {
       $('diff-events-title').hidden = false;
-      fillTable(events, auditColumns(), d.events);
+      fillTable(events, auditColumns(), d.events, (e) => ({ dataset: { revision: e.revision, type: e.type } }));
     }
   } catch (err) {
     placeholder(table, explain(err, 'so sánh phiên bản'));
@@ -546,17 +577,24 @@ async function renderDiff() {
 async function renderExplanations() {
   const table = $('expl-table');
   const meta = $('expl-meta');
+  const all = $('expl-all').checked;
   placeholder(table, 'Đang tải…');
   meta.textContent = '';
   try {
-    const d = await api(`${campaignPath()}/explanations?status=open`);
+    const d = await api(`${campaignPath()}/explanations${all ? '' : '?status=open'}`);
     const list = d.explanations || [];
+    const open = list.filter((x) => !x.resolved).length;
     let deadline = 'Chưa mở vòng giải trình.';
     if (d.deadline) {
       const left = daysUntil(d.deadline);
       deadline = `Hạn giải trình: ${fmt.date(d.deadline)}` + (left >= 0 ? ` (còn ${left} ngày)` : ' (đã hết hạn)');
     }
-    meta.textContent = `${deadline} · ${list.length} giải trình chưa có kết luận.`;
+    meta.textContent = `${deadline} · ${open} giải trình chưa có kết luận` + (all ? `, ${list.length - open} đã có kết luận.` : '.');
+    const outcome = (x) => {
+      if (!x.resolved) return 'Đang chờ Hội đồng';
+      const pts = x.finalPoints !== undefined && x.finalPoints !== null ? `, ${fmt.decimal(x.finalPoints)} điểm` : '';
+      return `${x.accepted ? 'Chấp nhận' : 'Không chấp nhận'}${pts}${x.decisionRef ? ' (' + x.decisionRef + ')' : ''}`;
+    };
     fillTable(table, [
       { title: 'Đơn vị', value: (x) => x.unitName || x.unitCode },
       { title: 'Tiêu chí', cls: 'code', value: (x) => x.item },
@@ -564,20 +602,22 @@ async function renderExplanations() {
       { title: 'Nội dung giải trình', cls: 'reason', value: (x) => x.argument },
       { title: 'Gửi lúc', cls: 'time', value: (x) => fmt.dateTime(x.raisedAt) },
       { title: 'Người gửi', value: (x) => x.raisedBy },
-      { title: 'Hạn', cls: 'time', value: (x) => fmt.date(x.deadline || d.deadline) },
-    ], list, (x) => ({ dataset: { unit: x.unitCode, id: x.id } }), 'Không có giải trình nào đang chờ.');
+      { title: 'Hạn', cls: 'time', value: () => fmt.date(d.deadline) },
+      { title: 'Kết luận', cls: 'reason', value: outcome },
+    ], list, (x) => ({ class: x.resolved ? 'resolved' : 'open', dataset: { unit: x.unitCode, id: x.id } }),
+    all ? 'Chưa có giải trình nào.' : 'Không có giải trình nào đang chờ.');
   } catch (err) {
     placeholder(table, explain(err, 'danh sách giải trình'));
   }
 }
 
-// daysUntil counts whole days from today in Hanoi to a date "YYYY-MM-DD"
-// (0 on the day itself).
+// daysUntil counts the days left until the end of a date "YYYY-MM-DD" in
+// Hanoi, today included, as the API's daysLeft does; negative once past.
 function daysUntil(day) {
-  const now = new Date(Date.now() + 7 * 3600 * 1000);
-  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
   const [y, m, d] = day.split('-').map(Number);
-  return Math.round((Date.UTC(y, m - 1, d) - today) / 86400000);
+  const end = Date.UTC(y, m - 1, d + 1) - 7 * 3600 * 1000;
+  const left = (end - Date.now()) / 86400000;
+  return left > 0 ? Math.ceil(left) : -1;
 }
 
 // --- campaign status
@@ -643,7 +683,7 @@ function renderStatus() {
     { title: 'Mã', cls: 'code', value: (c) => c },
     { title: 'Đơn vị', value: (c) => units.get(c)?.name || c },
     { title: 'Khối', value: (c) => fmt.blockLabel[units.get(c)?.block] || '' },
-    { title: 'Trạng thái', value: (c) => fmt.statusLabel[status.get(c)] || '' },
+    { title: 'Trạng thái', cls: 'status', value: (c) => fmt.statusLabel[status.get(c)] || '' },
   ], codes, (c) => ({ dataset: { unit: c } }), 'Tất cả đơn vị đã nộp.');
 }
 
@@ -718,6 +758,7 @@ function showView(view) {
   document.querySelectorAll('#tabs button').forEach((b) => b.setAttribute('aria-current', b.dataset.view === view ? 'page' : 'false'));
   document.body.dataset.view = view;
   writeHash();
+  syncUnitSelects();
   renderView();
 }
 
@@ -768,6 +809,7 @@ function bind() {
     if (b) setBlock(b);
   }));
   $('campaign').addEventListener('change', (e) => selectCampaign(e.target.value));
+  $('campaign').addEventListener('focus', refreshCampaigns);
   $('login').addEventListener('submit', async (e) => {
     e.preventDefault();
     const secret = $('token').value.trim();
@@ -789,6 +831,7 @@ function bind() {
   $('audit-form').addEventListener('submit', (e) => { e.preventDefault(); renderAudit(); });
   $('audit-clear').addEventListener('click', () => { $('audit-item').value = ''; $('audit-actor').value = ''; renderAudit(); });
   $('diff-form').addEventListener('submit', (e) => { e.preventDefault(); renderDiff(); });
+  $('expl-all').addEventListener('change', renderExplanations);
   $('asof-form').addEventListener('submit', (e) => { e.preventDefault(); renderAsOf(true); });
   $('rk-print').addEventListener('click', () => window.print());
   $('rk-xlsx').addEventListener('click', (e) => save(`${campaignPath()}/rankings?format=xlsx`, `xep-hang-${state.campaign}.xlsx`, e.currentTarget));
