@@ -12,6 +12,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/parledger/parledger/eventstore"
 	"github.com/parledger/parledger/eventstore/bolt"
@@ -261,4 +262,90 @@ func TestFollow(t *testing.T) {
 			t.Fatalf("Follow of another ledger: err = %v, want ErrLedgerChanged at leaf 0", err)
 		}
 	})
+}
+
+// TestConcurrentReads serves roots and proofs while Follow appends, and
+// checks every answer with the independent verifier.
+func TestConcurrentReads(t *testing.T) {
+	dir := t.TempDir()
+	MustLedger(t, dir, 10)
+	s := MustOpenStore(t, dir)
+	l := MustOpen(t, transparency.Options{})
+	startFollow(t, l, s)
+	mustWaitSize(t, l, 10)
+	const total = 600
+	done := make(chan struct{})
+	var g errgroup.Group
+	g.Go(func() error {
+		defer close(done)
+		for i := 10; i < total; i++ {
+			if _, err := s.Append(context.Background(), fmt.Sprintf("s-%d", i%7), eventstore.Any, storetest.NewEvent("E", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for r := 0; r < 3; r++ {
+		g.Go(func() error {
+			for n := 0; ; n++ {
+				select {
+				case <-done:
+					return nil
+				default:
+				}
+				size := l.Size()
+				root, err := l.Root(size)
+				if err != nil {
+					return err
+				}
+				index := uint64(n) % size
+				leaf, err := l.LeafHash(index)
+				if err != nil {
+					return err
+				}
+				p, err := l.InclusionProof(index, size)
+				if err != nil {
+					return err
+				}
+				if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leaf, p, root); err != nil {
+					return fmt.Errorf("inclusion of %d in %d: %w", index, size, err)
+				}
+				size1 := 1 + uint64(n*7)%size
+				root1, err := l.Root(size1)
+				if err != nil {
+					return err
+				}
+				c, err := l.ConsistencyProof(size1, size)
+				if err != nil {
+					return err
+				}
+				if err := proof.VerifyConsistency(rfc6962.DefaultHasher, size1, size, c, root1, root); err != nil {
+					return fmt.Errorf("consistency from %d to %d: %w", size1, size, err)
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	mustWaitSize(t, l, total)
+}
+
+// BenchmarkAppend measures appending events (content hash check, leaf
+// hash, tree nodes, id index) in batches of 4096, as Follow does while
+// catching up; ns/op is per event.
+func BenchmarkAppend(b *testing.B) {
+	l := MustOpen(b, transparency.Options{})
+	batch := make([]eventstore.Event, 0, 4096)
+	i := 0
+	for b.Loop() {
+		batch = append(batch, testEvent(i))
+		i++
+		if len(batch) == cap(batch) {
+			if err := l.Append(batch...); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
 }
