@@ -35,8 +35,13 @@ type cursor struct {
 // error) matching ErrLedgerChanged: the history was edited, deleted,
 // inserted or reordered behind the store's back. It also stops when the
 // store reports corruption or is closed. The tree is then left as it was,
-// still matching the checkpoints it signed.
+// still matching the checkpoints it signed. Only one Follow may run at a
+// time.
 func (l *Log) Follow(ctx context.Context, store eventstore.Store) error {
+	if !l.following.CompareAndSwap(false, true) {
+		return errors.New("merkle log: Follow is already running")
+	}
+	defer l.following.Store(false)
 	cur := cursor{from: eventstore.Start}
 	if l.quick {
 		if ok, err := l.quickCheck(ctx, store); err != nil {

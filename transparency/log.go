@@ -110,11 +110,12 @@ type Log struct {
 	last eventstore.Position
 	size atomic.Uint64
 
-	closed   atomic.Bool
-	caughtUp atomic.Bool
-	failed   atomic.Pointer[error]
-	notifyMu sync.Mutex
-	notify   chan struct{} // closed and replaced after every commit
+	closed    atomic.Bool
+	following atomic.Bool
+	caughtUp  atomic.Bool
+	failed    atomic.Pointer[error]
+	notifyMu  sync.Mutex
+	notify    chan struct{} // closed and replaced after every commit
 }
 
 // Open opens the Merkle log stored at path (a file, created if missing).

@@ -131,6 +131,9 @@ func TestFollow(t *testing.T) {
 		l := MustOpenAt(t, treePath, transparency.Options{})
 		f := startFollow(t, l, s)
 		mustWaitSize(t, l, 100)
+		if err := l.Follow(context.Background(), s); err == nil {
+			t.Error("a second Follow ran beside the first")
+		}
 		// Live: new events join the tree as they are committed.
 		for i := 100; i < 250; i++ {
 			storetest.MustAppend(t, s, fmt.Sprintf("s-%d", i%4), eventstore.Any, storetest.NewEvent("E", i))
