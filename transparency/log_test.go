@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -350,5 +352,49 @@ func BenchmarkAppend(b *testing.B) {
 			}
 			batch = batch[:0]
 		}
+	}
+}
+
+// droppy is a store whose first subscriptions drop after a few messages.
+type droppy struct {
+	eventstore.Store
+	drops atomic.Int32
+}
+
+func (d *droppy) Subscribe(ctx context.Context, from eventstore.Position) iter.Seq2[eventstore.Message, error] {
+	return func(yield func(eventstore.Message, error) bool) {
+		n := 0
+		for m, err := range d.Store.Subscribe(ctx, from) {
+			if n++; n > 7 && d.drops.Add(1) <= 3 {
+				yield(eventstore.Message{}, eventstore.ErrDropped)
+				return
+			}
+			if !yield(m, err) {
+				return
+			}
+		}
+	}
+}
+
+func TestFollowResumesAfterDrops(t *testing.T) {
+	dir := t.TempDir()
+	MustLedger(t, dir, 50)
+	s := &droppy{Store: MustOpenStore(t, dir)}
+	l := MustOpen(t, transparency.Options{})
+	f := startFollow(t, l, s)
+	mustWaitSize(t, l, 50)
+	all := storetest.Collect(t, s.ReadAll(context.Background(), eventstore.ReadAllOptions{}))
+	ref := testonly.New(rfc6962.DefaultHasher)
+	for i := range all {
+		ref.Append(transparency.LeafHash(&all[i]))
+	}
+	if root, _ := l.Root(50); !bytes.Equal(root, ref.Hash()) {
+		t.Fatalf("root after drops = %x, want %x", root, ref.Hash())
+	}
+	if got := s.drops.Load(); got < 3 {
+		t.Fatalf("the store dropped %d subscriptions, want 3", got)
+	}
+	if err := f.stop(t); err != nil {
+		t.Fatal(err)
 	}
 }
