@@ -108,8 +108,9 @@ type conn struct {
 }
 
 // Open connects to EventStoreDB. connectionString is an esdb:// URL
-// (esdb+discover:// for DNS discovery; several host:port pairs separated
-// by commas for gossip seeds) with these settings:
+// (esdb+discover:// for DNS discovery; kurrentdb:// and
+// kurrentdb+discover:// are synonyms; several host:port pairs separated
+// by commas are gossip seeds) with these settings:
 //
 //	tls=false                 plain gRPC (default true: TLS)
 //	tlsCAFile=/path/ca.crt    CA certificate of the cluster
@@ -185,8 +186,13 @@ func Open(ctx context.Context, connectionString string, opts Options) (*Store, e
 }
 
 // parseConnectionString checks the settings and parses the string with
-// the client's parser.
+// the client's parser. KurrentDB's schemes are accepted for EventStoreDB's.
 func parseConnectionString(cs string) (*esdb.Configuration, error) {
+	for kurrent, es := range map[string]string{"kurrentdb://": "esdb://", "kurrentdb+discover://": "esdb+discover://"} {
+		if rest, ok := strings.CutPrefix(cs, kurrent); ok {
+			cs = es + rest
+		}
+	}
 	if i := strings.IndexByte(cs, '?'); i >= 0 {
 		q, err := url.ParseQuery(cs[i+1:])
 		if err != nil {

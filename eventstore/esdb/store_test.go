@@ -268,6 +268,7 @@ func TestOpen(t *testing.T) {
 		if _, err := s.Head(ctx); err != nil {
 			t.Fatal(err)
 		}
+		MustOpen(t, "kurrentdb://"+srv.Addr()+"?tls=false", esdb.Options{})
 	})
 	for _, tt := range []struct {
 		name, cs string

@@ -41,7 +41,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // the server by the store's stream prefixes.
 //
 // CaughtUp is delivered once, at the first of: the server's caught-up
-// message (servers from 23.10 send one), a checkpoint or an event at or
+// message (recent servers send one), a checkpoint or an event at or
 // after the ledger's head read when the subscription started (older
 // servers), or at once when from is after that head.
 //
@@ -134,6 +134,7 @@ func (sub *subscription) run() error {
 // fatalError ends a subscription without resubscribing.
 type fatalError struct{ err error }
 
+// Error returns the cause's message.
 func (f fatalError) Error() string { return f.err.Error() }
 
 // once runs one EventStoreDB subscription until it drops. ran reports

@@ -407,6 +407,8 @@ type featuresService struct {
 	serverfeatures.UnimplementedServerFeaturesServer
 }
 
+// GetSupportedMethods answers Unimplemented: the client then assumes an
+// older server and uses the calls every version has.
 func (featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSupportedMethods not implemented")
 }
