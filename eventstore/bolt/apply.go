@@ -32,7 +32,7 @@ func (s *Store) wake() {
 // writes and fsyncs compete less often with the write-ahead log's. A
 // failed commit is retried with backoff; meanwhile the events stay in
 // memory and in the log, and appends stop once memory is full. When the
-// writer has stopped and nothing is left, it returns.
+// syncer has stopped and nothing is left, it returns.
 func (s *Store) applyLoop() {
 	defer close(s.applierDone)
 	backoff := 10 * time.Millisecond
@@ -106,6 +106,7 @@ func (s *Store) applyLoop() {
 		}
 		s.mu.Lock()
 		s.mem.dropFront(n)
+		s.memFull.Store(len(s.mem.entries) >= maxMemEvents || s.mem.bytes >= maxMemBytes)
 		s.applied = first + eventstore.Position(n) - 1
 		s.appliedPos.Store(uint64(s.applied))
 		applied := s.applied

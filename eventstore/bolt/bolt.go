@@ -38,7 +38,7 @@ var (
 	keyTime   = []byte("time") // newest recorded time in ledger.db (Unix ns)
 )
 
-// Limits of the writer and the applier.
+// Limits of the write path and the applier.
 const (
 	// maxGroupRequests and maxGroupBytes bound one group commit.
 	maxGroupRequests = 4096
@@ -70,11 +70,11 @@ type Options struct {
 // Store is the embedded event store: a write-ahead log and one bbolt file
 // in a data directory. It is safe for concurrent use.
 //
-// Appends are queued to one writer goroutine, which checks them against
-// the state the log will have and gathers them into a group; a syncer
-// goroutine writes each group to the write-ahead log with one write and
-// one fdatasync (group commit), then acknowledges it. The writer builds
-// the next group while the syncer waits for the disk (see write.go).
+// Each append checks itself against the state the log will have and joins
+// the group being built; a syncer goroutine writes each group to the
+// write-ahead log with one write and one fdatasync (group commit), then
+// acknowledges it. The next group fills while the syncer waits for the
+// disk (see write.go).
 // An applier goroutine then commits those events, with their indexes, to
 // ledger.db in large transactions, after which their log segments are
 // deleted. Until then they are served from memory, so a read always sees
@@ -86,19 +86,12 @@ type Store struct {
 	clock func() time.Time
 	wal   *wal
 
-	// submitMu guards closed against sends on reqs.
-	submitMu sync.RWMutex
-	closed   bool
-	reqs     chan *writeReq // to the writer
-	toSync   chan *group    // from the writer to the syncer
-	done     chan struct{}  // closed when Close starts
-	idle     chan struct{}  // closed when the syncer has finished
-	// brokenGen is the writer generation whose write failed (see write.go).
-	brokenGen atomic.Uint64
-	frameBufs chan []byte // frame buffers for reuse
+	b    builder       // the group being built (see write.go)
+	done chan struct{} // closed when Close starts
+	idle chan struct{} // closed when the syncer has finished
 
-	// mu guards the in-memory state shared by the writer, the applier
-	// and readers.
+	// mu guards the in-memory state shared by the write path, the
+	// applier and readers.
 	mu      sync.Mutex
 	streams map[string]uint64 // every stream's last revision
 	mem     *memtable         // events after applied
@@ -110,6 +103,9 @@ type Store struct {
 	// durableTime is the newest recorded time of a durable event (Unix ns).
 	durableTime int64
 	space       *sync.Cond // signalled after every attempt of the applier
+	// memFull is set while the events waiting for the applier are at
+	// their limit, so that appends need not take mu to find out.
+	memFull atomic.Bool
 	// applyErr is the applier's last failure, cleared by its next success.
 	applyErr error
 	// flushWanted asks the applier to commit without waiting.
@@ -126,8 +122,8 @@ type Store struct {
 	applyMin, applyMax int
 	applyDelay         time.Duration
 
-	// staged, set only by tests, is called by the writer after it has
-	// checked a request and added it to a group.
+	// staged, set only by tests, is called after a request has been
+	// checked and added to a group.
 	staged func(*writeReq)
 
 	groups, grouped, applies atomic.Uint64
@@ -200,9 +196,6 @@ func open(dir string, opts Options, tune func(*Store)) (*Store, error) {
 		dir:         dir,
 		path:        path,
 		clock:       opts.Clock,
-		reqs:        make(chan *writeReq, 1024),
-		toSync:      make(chan *group),
-		frameBufs:   make(chan []byte, 2),
 		done:        make(chan struct{}),
 		idle:        make(chan struct{}),
 		notify:      make(chan struct{}),
@@ -225,10 +218,13 @@ func open(dir string, opts Options, tune func(*Store)) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	s.b.cond.L = &s.b.mu
+	s.b.now = s.clock
+	s.b.reset(s)
+	s.b.g = s.b.newGroup()
 	if tune != nil {
 		tune(s)
 	}
-	go s.writeLoop()
 	go s.syncLoop()
 	go s.applyLoop()
 	s.wake()
@@ -406,6 +402,7 @@ func (s *Store) recover() error {
 		s.durableTime = max(s.durableTime, e.RecordedAt.UnixNano())
 	}
 	s.head.Store(uint64(s.applied) + uint64(len(frames)))
+	s.memFull.Store(len(s.mem.entries) >= maxMemEvents || s.mem.bytes >= maxMemBytes)
 	return nil
 }
 
@@ -419,21 +416,21 @@ func nextRevision(last uint64, exists bool) uint64 {
 // Path returns the ledger file's path.
 func (s *Store) Path() string { return s.path }
 
-// Close stops the writer after it has written what was queued, lets the
+// Close stops the syncer after it has written what was staged, lets the
 // applier commit everything to ledger.db, ends running subscriptions with
 // eventstore.ErrClosed and closes the files. Close is safe to call more
 // than once.
 func (s *Store) Close() error {
-	s.submitMu.Lock()
-	if s.closed {
-		s.submitMu.Unlock()
+	s.b.mu.Lock()
+	if s.b.closed {
+		s.b.mu.Unlock()
 		<-s.applierDone
 		return nil
 	}
-	s.closed = true
-	close(s.reqs)
+	s.b.closed = true
+	s.b.cond.Broadcast()
+	s.b.mu.Unlock()
 	close(s.done)
-	s.submitMu.Unlock()
 	<-s.idle
 	s.wake()
 	<-s.applierDone

@@ -16,7 +16,7 @@ import (
 // Only the applier adds to a filter, after committing the ids and before
 // publishing its new head (appliedPos); readers read it at any time. So a
 // reader that loads appliedPos and then the filter finds every id at or
-// before that head, and the writer looks again in ledger.db for requests
+// before that head, and stage looks again in ledger.db for requests
 // that the applier overtook (see stage).
 type idFilter struct {
 	words    []atomic.Uint64

@@ -243,7 +243,7 @@ func scanSegment(seg segment, last bool, next *eventstore.Position) ([]recovered
 		off += n
 	}
 	if !last {
-		// The writer moved on to the next segment after this one's last
+		// The syncer moved on to the next segment after this one's last
 		// group was acknowledged; openWAL checks that the next segment
 		// starts right after it.
 		return frames, int64(end), nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -12,23 +13,22 @@ import (
 	"github.com/parledger/parledger/eventstore"
 )
 
-// The write path is a pipeline of two goroutines. The writer takes
-// requests as they come, checks each against the state the log will have
-// once every group before it is durable, and adds its events to the group
-// being built. The syncer writes a group to the write-ahead log with one
-// write and one fdatasync, then publishes it and acknowledges its
-// requests. The writer builds group k+1 while the syncer waits for group
-// k's fdatasync, and hands it over as soon as the syncer is free: the
-// requests that arrive during one fdatasync share the next.
+// The write path. Each Append checks its own request, on its own
+// goroutine, against the state the log will have once every group before
+// it is durable, and adds its events to the group being built; then it
+// waits for that group. One syncer goroutine takes the group being built
+// whenever it is free, writes it to the write-ahead log with one write and
+// one fdatasync, publishes it and answers its requests. So the next group
+// fills while the syncer waits for the disk, and every request that
+// arrives during one fdatasync shares the next.
 //
-// Group k+1 is checked against state that includes group k before k is
-// durable. If k's write fails, every group built on it fails too (nothing
-// of them is written or acknowledged), and the writer starts again from
-// the durable state.
+// A group is checked against state that includes the group being written
+// before that one is durable. If that write fails, the group built on it
+// fails too (nothing of it is written or acknowledged), and the state
+// goes back to what is durable.
 
-// writeReq is one append or import waiting for the writer.
+// writeReq is one append or import.
 type writeReq struct {
-	ctx      context.Context
 	stream   string
 	expected eventstore.ExpectedRevision
 	events   []preparedEvent    // an append
@@ -44,15 +44,44 @@ type writeReq struct {
 
 	result eventstore.AppendResult
 	err    error
-	done   chan struct{}
 }
 
 // preparedEvent is an appended event encoded by its caller's goroutine, so
-// the writer only fills in revision, time and checksum.
+// that only its revision, time and checksum remain to fill in.
 type preparedEvent struct {
 	data eventstore.EventData
 	rec  []byte // record with a blank header
 	hash eventstore.Hash
+}
+
+// group is one group commit: the requests it answers and the events it
+// writes.
+type group struct {
+	reqs     []*writeReq         // every request it answers
+	entries  []memEntry          // its events, in log order
+	first    eventstore.Position // position of entries[0]
+	frames   []byte              // their write-ahead log frames
+	size     int                 // record bytes of reqs
+	lastTime int64               // newest recorded time once it is durable
+	done     chan struct{}       // closed once every request has its answer
+}
+
+func (g *group) full() bool { return len(g.reqs) >= maxGroupRequests || g.size >= maxGroupBytes }
+
+// builder is the group being built and the state the log will have once
+// it and the group being written are durable. Its mutex is taken before
+// Store.mu, never after.
+type builder struct {
+	mu       sync.Mutex
+	cond     sync.Cond // the group got requests, or was taken
+	g        *group
+	closed   bool
+	next     eventstore.Position             // position of the next event
+	streams  map[string]uint64               // every stream's last revision
+	lastTime int64                           // newest recorded time
+	pending  map[uuid.UUID]*eventstore.Event // events of the group being built and the one being written
+	bufs     [][]byte                        // frame buffers for reuse
+	now      func() time.Time                // the store's clock
 }
 
 // Append writes events to a stream; see eventstore.Store. It returns once
@@ -62,16 +91,13 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	r := &writeReq{ctx: ctx, stream: stream, expected: expected, events: make([]preparedEvent, len(prepared)), done: make(chan struct{})}
+	r := &writeReq{stream: stream, expected: expected, events: make([]preparedEvent, len(prepared))}
 	for i := range prepared {
 		d := &prepared[i]
 		rec := make([]byte, recordHeaderSize, recordHeaderSize+eventstore.CanonicalSize(stream, d))
 		rec = eventstore.AppendCanonical(rec, stream, d)
 		r.events[i] = preparedEvent{data: *d, rec: rec, hash: sha256.Sum256(rec[recordHeaderSize:])}
 		r.size += len(rec)
-	}
-	if err := s.lookupRecorded(r); err != nil {
-		return eventstore.AppendResult{}, err
 	}
 	if err := s.submit(ctx, r); err != nil {
 		return eventstore.AppendResult{}, err
@@ -84,7 +110,7 @@ func (s *Store) Import(ctx context.Context, events []eventstore.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	r := &writeReq{ctx: ctx, imported: make([]eventstore.Event, len(events)), recs: make([][]byte, len(events)), done: make(chan struct{})}
+	r := &writeReq{imported: make([]eventstore.Event, len(events)), recs: make([][]byte, len(events))}
 	for i := range events {
 		if err := eventstore.ValidateImported(&events[i]); err != nil {
 			return err
@@ -93,13 +119,34 @@ func (s *Store) Import(ctx context.Context, events []eventstore.Event) error {
 		r.recs[i] = encodeImported(&events[i])
 		r.size += len(r.recs[i])
 	}
-	if err := s.lookupRecorded(r); err != nil {
-		return err
-	}
 	if err := s.submit(ctx, r); err != nil {
 		return err
 	}
 	return r.err
+}
+
+// submit checks r, adds it to the group being built and waits for that
+// group's answer.
+func (s *Store) submit(ctx context.Context, r *writeReq) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.lookupRecorded(r); err != nil {
+		return err
+	}
+	if err := s.waitForSpace(ctx); err != nil {
+		return err
+	}
+	g, err := s.stage(r)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-g.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // ids returns the event ids of a request.
@@ -114,11 +161,11 @@ func (r *writeReq) ids() []uuid.UUID {
 	return out
 }
 
-// lookupRecorded looks the request's ids up in ledger.db, on the caller's
-// goroutine so that the writer does not have to: only those the id filter
-// does not rule out. The writer looks in memory and among the groups not
-// yet durable, and looks in ledger.db again if the applier moved events
-// there after this lookup.
+// lookupRecorded looks the request's ids up in ledger.db, before the
+// request takes the builder's lock: only those the id filter does not
+// rule out. stage looks in memory and among the groups not yet durable,
+// and looks in ledger.db again if the applier moved events there after
+// this lookup.
 func (s *Store) lookupRecorded(r *writeReq) error {
 	// Every event up to r.dbHead is in ledger.db and in the filter loaded
 	// after it (the applier fills the filter before it moves its head).
@@ -164,194 +211,123 @@ func (s *Store) findInDB(ids []uuid.UUID) (found []eventstore.Event, err error) 
 	return found, err
 }
 
-func (s *Store) submit(ctx context.Context, r *writeReq) error {
-	s.submitMu.RLock()
-	if s.closed {
-		s.submitMu.RUnlock()
-		return eventstore.ErrClosed
-	}
-	select {
-	case s.reqs <- r:
-		s.submitMu.RUnlock()
-	case <-ctx.Done():
-		s.submitMu.RUnlock()
-		return ctx.Err()
-	}
-	select {
-	case <-r.done:
+// waitForSpace blocks while the events waiting for the applier are at
+// their limit. It fails instead when the applier cannot make progress.
+func (s *Store) waitForSpace(ctx context.Context) error {
+	if !s.memFull.Load() {
 		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
-}
-
-// group is one group commit: the requests it answers and the events it
-// writes.
-type group struct {
-	gen      uint64              // the writer's generation that built it
-	reqs     []*writeReq         // every request it answers
-	entries  []memEntry          // its events, in log order
-	first    eventstore.Position // position of entries[0]
-	frames   []byte              // their write-ahead log frames
-	size     int                 // record bytes of reqs
-	lastTime int64               // newest recorded time once it is durable
-	finished chan struct{}       // closed by the syncer once it is answered
-}
-
-func (g *group) full() bool { return len(g.reqs) >= maxGroupRequests || g.size >= maxGroupBytes }
-
-// writer is the writer goroutine's state: the log as it will be once every
-// group built so far is durable.
-type writer struct {
-	s        *Store
-	gen      uint64
-	next     eventstore.Position             // position of the next event
-	streams  map[string]uint64               // every stream's last revision
-	lastTime int64                           // newest recorded time
-	pending  map[uuid.UUID]*eventstore.Event // events of unfinished groups, by id
-	queue    []*group                        // groups handed to the syncer, not yet known finished
-	bufs     chan []byte                     // frame buffers given back by the syncer
-}
-
-// writeLoop is the writer goroutine. It returns, closing s.toSync, once
-// s.reqs is closed and everything received is handed to the syncer.
-func (s *Store) writeLoop() {
-	defer close(s.toSync)
-	w := &writer{s: s, gen: 1, pending: make(map[uuid.UUID]*eventstore.Event), bufs: s.frameBufs}
-	w.resetState()
-	g := w.newGroup()
-	reqs := s.reqs
-	var batch []*writeReq
-	for reqs != nil || len(g.reqs) > 0 {
-		if s.brokenGen.Load() >= w.gen {
-			g = w.restart(g)
-		}
-		var send chan<- *group
-		if len(g.reqs) > 0 {
-			send = s.toSync
-		}
-		recv := reqs
-		if g.full() {
-			recv = nil
-		}
-		select {
-		case send <- g:
-			w.queue = append(w.queue, g)
-			g = w.newGroup()
-		case r, ok := <-recv:
-			if !ok {
-				reqs = nil
-				continue
-			}
-			// Take everything queued so far: one look at memory serves it all.
-			batch = append(batch[:0], r)
-			size := g.size + r.size
-		drain:
-			for len(g.reqs)+len(batch) < maxGroupRequests && size < maxGroupBytes {
-				select {
-				case r, ok := <-reqs:
-					if !ok {
-						reqs = nil
-						break drain
-					}
-					batch = append(batch, r)
-					size += r.size
-				default:
-					break drain
-				}
-			}
-			if s.brokenGen.Load() >= w.gen {
-				// Check the batch against the durable state, not the
-				// failed one.
-				g = w.restart(g)
-			}
-			w.stage(g, batch)
-			clear(batch)
-		}
-	}
-	if len(g.reqs) > 0 {
-		s.toSync <- g
-	}
-}
-
-func (w *writer) newGroup() *group {
-	g := &group{gen: w.gen, first: w.next, lastTime: w.lastTime, finished: make(chan struct{})}
-	select {
-	case g.frames = <-w.bufs:
-	default:
-	}
-	return g
-}
-
-// resetState loads the durable state: what the syncer has published.
-func (w *writer) resetState() {
-	s := w.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w.streams = make(map[string]uint64, len(s.streams))
-	for k, v := range s.streams {
-		w.streams[k] = v
-	}
-	w.next = eventstore.Position(s.head.Load()) + 1
-	w.lastTime = s.durableTime
-}
-
-// restart follows a failed write: g and every group handed over since
-// the failure were built on it, so they fail (the syncer fails those it
-// holds), and the writer starts again from the durable state with a new
-// group, which it returns.
-func (w *writer) restart(g *group) *group {
-	err := fmt.Errorf("%w: nothing of this append was written: an earlier write to the write-ahead log failed", eventstore.ErrUnavailable)
-	for _, r := range g.reqs {
-		r.result, r.err = eventstore.AppendResult{}, err
-		close(r.done)
-	}
-	if n := len(w.queue); n > 0 {
-		<-w.queue[n-1].finished
-	}
-	w.queue = w.queue[:0]
-	clear(w.pending)
-	w.resetState()
-	w.gen++
-	return w.newGroup()
-}
-
-// prune forgets the groups the syncer has finished: their events are in
-// memory now (or were not written).
-func (w *writer) prune() {
-	n := 0
-	for _, g := range w.queue {
-		if !isClosed(g.finished) {
-			break
+	for len(s.mem.entries) >= maxMemEvents || s.mem.bytes >= maxMemBytes {
+		if s.applyErr != nil {
+			return fmt.Errorf("%w: the ledger cannot take more events until %s accepts writes again: %v", eventstore.ErrUnavailable, s.path, s.applyErr)
 		}
-		for i := range g.entries {
-			delete(w.pending, g.entries[i].id)
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		n++
+		s.space.Wait()
 	}
-	if n > 0 {
-		w.queue = append(w.queue[:0], w.queue[n:]...)
-	}
+	return nil
 }
 
-// recordedSet is where the writer looks for already recorded events while
-// it stages a batch: the groups not yet finished (w.pending), then the
-// events in memory (mem, found under the lock), then ledger.db (each
-// request's recorded, looked up by its caller).
+// stage checks r against the state as the groups before it leave it and,
+// if it passes, adds its events to the group being built. Either way r
+// joins that group, whose answer it waits for: its answer may depend on
+// groups not yet durable.
+func (s *Store) stage(r *writeReq) (*group, error) {
+	b := &s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.g.full() && !b.closed {
+		b.cond.Wait()
+	}
+	if b.closed {
+		return nil, eventstore.ErrClosed
+	}
+	g := b.g
+	g.reqs = append(g.reqs, r)
+	g.size += r.size
+	if len(g.reqs) == 1 {
+		b.cond.Broadcast() // the syncer may be waiting for work
+	}
+	rs, err := s.recordedSet(r)
+	if err == nil {
+		if r.imported != nil {
+			err = b.importEvents(g, &rs, r)
+		} else {
+			r.result, err = b.append(g, &rs, r)
+		}
+	}
+	r.err = err
+	if s.staged != nil {
+		s.staged(r)
+	}
+	return g, nil
+}
+
+// recordedSet is where stage looks for already recorded events: the groups
+// not yet durable (builder.pending), then the events in memory (mem), then
+// ledger.db (the request's recorded, looked up by its caller).
 type recordedSet struct {
-	w       *writer
-	mem     map[uuid.UUID]eventstore.Event
-	applied eventstore.Position
-	r       *writeReq
+	b   *builder
+	mem []eventstore.Event
+	r   *writeReq
+}
+
+// recordedSet finds r's events in memory, and in ledger.db again if the
+// applier moved events there since r's caller looked. The builder's lock
+// is held.
+func (s *Store) recordedSet(r *writeReq) (recordedSet, error) {
+	rs := recordedSet{b: &s.b, r: r}
+	var hits []memEntry
+	var hitPos []eventstore.Position
+	inMem := func(id uuid.UUID) {
+		if _, ok := s.b.pending[id]; ok {
+			return
+		}
+		if pos, ok := s.mem.ids[id]; ok {
+			e, _ := s.mem.get(pos)
+			hits, hitPos = append(hits, e), append(hitPos, pos)
+		}
+	}
+	s.mu.Lock()
+	applied := s.applied
+	for i := range r.events {
+		inMem(r.events[i].data.ID)
+	}
+	for i := range r.imported {
+		inMem(r.imported[i].ID)
+	}
+	s.mu.Unlock()
+	for i, h := range hits {
+		e, err := decodeRecord(hitPos[i], h.rec)
+		if err != nil {
+			return rs, err
+		}
+		rs.mem = append(rs.mem, e)
+	}
+	if applied > r.dbHead {
+		// The applier moved events from memory to ledger.db since the
+		// caller looked there: look again, at everything.
+		var err error
+		if r.recorded, err = s.findInDB(r.ids()); err != nil {
+			return rs, err
+		}
+		r.dbHead = applied
+	}
+	return rs, nil
 }
 
 // find returns the recorded event with id, if any.
 func (rs *recordedSet) find(id uuid.UUID) (*eventstore.Event, bool) {
-	if e, ok := rs.w.pending[id]; ok {
+	if e, ok := rs.b.pending[id]; ok {
 		return e, true
 	}
-	if e, ok := rs.mem[id]; ok {
-		return &e, true
+	for i := range rs.mem {
+		if rs.mem[i].ID == id {
+			return &rs.mem[i], true
+		}
 	}
 	for i := range rs.r.recorded {
 		if rs.r.recorded[i].ID == id {
@@ -361,113 +337,49 @@ func (rs *recordedSet) find(id uuid.UUID) (*eventstore.Event, bool) {
 	return nil, false
 }
 
-// stage checks the requests of a batch in order and adds what they write
-// to g. A request that fails its checks writes nothing and does not
-// disturb the others; its answer still waits for g, like every answer
-// that depends on groups not yet durable.
-func (w *writer) stage(g *group, batch []*writeReq) {
-	w.prune()
-	s := w.s
-	if err := s.waitForSpace(); err != nil {
-		for _, r := range batch {
-			r.err = err
-			g.reqs = append(g.reqs, r)
-		}
-		return
+// newGroup returns an empty group starting at the next position.
+func (b *builder) newGroup() *group {
+	g := &group{first: b.next, lastTime: b.lastTime, done: make(chan struct{})}
+	if n := len(b.bufs); n > 0 {
+		g.frames, b.bufs = b.bufs[n-1], b.bufs[:n-1]
 	}
-	// Events are in memory from the applier's head on; those before are
-	// in ledger.db.
-	rs := recordedSet{w: w}
-	s.mu.Lock()
-	rs.applied = s.applied
-	var hits []memEntry
-	var hitPos []eventstore.Position
-	inMem := func(id uuid.UUID) {
-		if _, ok := w.pending[id]; ok {
-			return
-		}
-		if pos, ok := s.mem.ids[id]; ok {
-			e, _ := s.mem.get(pos)
-			hits, hitPos = append(hits, e), append(hitPos, pos)
-		}
-	}
-	for _, r := range batch {
-		for i := range r.events {
-			inMem(r.events[i].data.ID)
-		}
-		for i := range r.imported {
-			inMem(r.imported[i].ID)
-		}
-	}
-	s.mu.Unlock()
-	if len(hits) > 0 {
-		rs.mem = make(map[uuid.UUID]eventstore.Event, len(hits))
-		for i, h := range hits {
-			e, err := decodeRecord(hitPos[i], h.rec)
-			if err != nil {
-				w.failBatch(g, batch, err)
-				return
-			}
-			rs.mem[e.ID] = e
-		}
-	}
-	for _, r := range batch {
-		g.reqs = append(g.reqs, r)
-		g.size += r.size
-		if err := r.ctx.Err(); err != nil {
-			r.err = err
-			continue
-		}
-		if rs.applied > r.dbHead {
-			// The applier moved events from memory to ledger.db since the
-			// caller looked there: look again, at everything.
-			var err error
-			if r.recorded, err = s.findInDB(r.ids()); err != nil {
-				r.err = err
-				continue
-			}
-			r.dbHead = rs.applied
-		}
-		rs.r = r
-		if r.imported != nil {
-			r.err = w.importEvents(g, &rs, r)
-		} else {
-			r.result, r.err = w.append(g, &rs, r)
-		}
-		if s.staged != nil {
-			s.staged(r)
-		}
-	}
+	return g
 }
 
-func (w *writer) failBatch(g *group, batch []*writeReq, err error) {
-	for _, r := range batch {
-		r.err = err
-		g.reqs = append(g.reqs, r)
+// reset loads the durable state, which the syncer has published.
+func (b *builder) reset(s *Store) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b.streams = make(map[string]uint64, len(s.streams))
+	for k, v := range s.streams {
+		b.streams[k] = v
 	}
+	b.next = eventstore.Position(s.head.Load()) + 1
+	b.lastTime = s.durableTime
+	b.pending = make(map[uuid.UUID]*eventstore.Event)
 }
 
 // add stages one event in g.
-func (w *writer) add(g *group, e *eventstore.Event, rec []byte) {
+func (b *builder) add(g *group, e *eventstore.Event, rec []byte) {
 	g.frames = appendFrame(g.frames, e.Position, rec)
 	g.entries = append(g.entries, memEntry{stream: e.Stream, rev: e.Revision, id: e.ID, rec: rec})
-	w.pending[e.ID] = e
-	w.streams[e.Stream] = e.Revision
+	b.pending[e.ID] = e
+	b.streams[e.Stream] = e.Revision
 }
 
 // append checks and stages one append request.
-func (w *writer) append(g *group, rs *recordedSet, r *writeReq) (eventstore.AppendResult, error) {
+func (b *builder) append(g *group, rs *recordedSet, r *writeReq) (eventstore.AppendResult, error) {
 	for i := range r.events {
 		if _, found := rs.find(r.events[i].data.ID); found {
-			return w.retry(rs, r)
+			return b.retry(rs, r)
 		}
 	}
-	last, exists := w.streams[r.stream]
+	last, exists := b.streams[r.stream]
 	if !r.expected.Matches(last, exists) {
 		return eventstore.AppendResult{}, &eventstore.ConflictError{Stream: r.stream, Expected: r.expected, Actual: last, ActualExists: exists}
 	}
-	t := max(w.s.clock().UnixNano(), w.lastTime) // recorded time never goes backwards
-	w.lastTime, g.lastTime = t, t
+	t := max(b.now().UnixNano(), b.lastTime) // recorded time never goes backwards
+	b.lastTime, g.lastTime = t, t
 	recordedAt := time.Unix(0, t).UTC()
 	rev := nextRevision(last, exists)
 	res := eventstore.AppendResult{Events: make([]eventstore.Event, len(r.events))}
@@ -478,12 +390,12 @@ func (w *writer) append(g *group, rs *recordedSet, r *writeReq) (eventstore.Appe
 			EventData:   p.data,
 			Stream:      r.stream,
 			Revision:    rev,
-			Position:    w.next,
+			Position:    b.next,
 			RecordedAt:  recordedAt,
 			ContentHash: p.hash,
 		}
-		w.next++
-		w.add(g, &res.Events[i], p.rec)
+		b.next++
+		b.add(g, &res.Events[i], p.rec)
 		rev++
 	}
 	return res, nil
@@ -493,7 +405,7 @@ func (w *writer) append(g *group, rs *recordedSet, r *writeReq) (eventstore.Appe
 // exactly an earlier append (same events, same stream, consecutive, and the
 // expected revision held for that append), the earlier result; otherwise
 // an error that says what differs.
-func (w *writer) retry(rs *recordedSet, r *writeReq) (eventstore.AppendResult, error) {
+func (b *builder) retry(rs *recordedSet, r *writeReq) (eventstore.AppendResult, error) {
 	res := eventstore.AppendResult{Events: make([]eventstore.Event, len(r.events)), Duplicate: true}
 	for i := range r.events {
 		p := &r.events[i]
@@ -515,21 +427,21 @@ func (w *writer) retry(rs *recordedSet, r *writeReq) (eventstore.AppendResult, e
 		res.Events[i] = *e
 	}
 	if first := res.Events[0].Revision; !r.expected.Matches(first-1, first > 0) {
-		last, exists := w.streams[r.stream]
+		last, exists := b.streams[r.stream]
 		return eventstore.AppendResult{}, &eventstore.ConflictError{Stream: r.stream, Expected: r.expected, Actual: last, ActualExists: exists}
 	}
 	return res, nil
 }
 
 // importEvents checks a whole import batch, then stages it.
-func (w *writer) importEvents(g *group, rs *recordedSet, r *writeReq) error {
+func (b *builder) importEvents(g *group, rs *recordedSet, r *writeReq) error {
 	next := make(map[string]uint64)
 	seen := make(map[uuid.UUID]bool, len(r.imported))
 	for i := range r.imported {
 		e := &r.imported[i]
 		want, ok := next[e.Stream]
 		if !ok {
-			last, exists := w.streams[e.Stream]
+			last, exists := b.streams[e.Stream]
 			want = nextRevision(last, exists)
 		}
 		if e.Revision != want {
@@ -544,70 +456,81 @@ func (w *writer) importEvents(g *group, rs *recordedSet, r *writeReq) error {
 	}
 	for i := range r.imported {
 		e := &r.imported[i]
-		e.Position = w.next
-		w.next++
-		w.add(g, e, r.recs[i])
-		w.lastTime = max(w.lastTime, e.RecordedAt.UnixNano())
+		e.Position = b.next
+		b.next++
+		b.add(g, e, r.recs[i])
+		b.lastTime = max(b.lastTime, e.RecordedAt.UnixNano())
 	}
-	g.lastTime = w.lastTime
+	g.lastTime = b.lastTime
 	return nil
+}
+
+// take waits until the group being built has a request, and returns it,
+// putting an empty one in its place. It returns nil once the store is
+// closed and every group is taken.
+func (b *builder) take() *group {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for len(b.g.reqs) == 0 && !b.closed {
+		b.cond.Wait()
+	}
+	if len(b.g.reqs) == 0 {
+		return nil
+	}
+	g := b.g
+	b.g = b.newGroup()
+	b.cond.Broadcast() // for requests waiting for room
+	return g
 }
 
 // syncLoop is the syncer goroutine: it writes each group to the
-// write-ahead log, publishes it and answers its requests, in order. After
-// a failed write it fails every group of the same generation, since they
-// were checked against the failed one. It closes s.idle when the writer
-// has stopped and every group is answered.
+// write-ahead log, publishes it and answers its requests, in order. It
+// closes s.idle once the store is closed and every group is answered.
 func (s *Store) syncLoop() {
 	defer close(s.idle)
-	var broken uint64 // the generation whose write failed
-	var brokenErr error
-	for g := range s.toSync {
-		var err error
-		switch {
-		case g.gen <= broken:
-			err = brokenErr
-		case len(g.entries) > 0:
+	b := &s.b
+	for g := b.take(); g != nil; g = b.take() {
+		if len(g.entries) > 0 {
 			start := time.Now()
 			g.frames = appendCommit(g.frames, g.first+eventstore.Position(len(g.entries))-1)
-			werr := s.wal.write(g.first, g.frames)
+			err := s.wal.write(g.first, g.frames)
 			s.syncNanos.Add(int64(time.Since(start)))
-			if werr != nil {
-				broken = g.gen
-				brokenErr = fmt.Errorf("%w: nothing of this append was written: %v", eventstore.ErrUnavailable, werr)
-				s.brokenGen.Store(broken)
-				err = brokenErr
-			} else {
-				s.publish(g)
-			}
-		}
-		for _, r := range g.reqs {
 			if err != nil {
-				r.result, r.err = eventstore.AppendResult{}, err
+				s.failWrite(g, err)
+				continue
 			}
-			close(r.done)
+			s.publish(g)
 		}
-		select {
-		case s.frameBufs <- g.frames[:0]: // the log has copied it
-		default:
+		b.mu.Lock()
+		for i := range g.entries {
+			delete(b.pending, g.entries[i].id) // in memory now
 		}
-		g.frames = nil
-		close(g.finished)
+		if len(b.bufs) < 2 {
+			b.bufs = append(b.bufs, g.frames[:0]) // the log has copied it
+		}
+		b.mu.Unlock()
+		close(g.done)
 	}
 }
 
-// waitForSpace blocks while the events waiting for the applier are at
-// their limit. It fails instead when the applier cannot make progress.
-func (s *Store) waitForSpace() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for len(s.mem.entries) >= maxMemEvents || s.mem.bytes >= maxMemBytes {
-		if s.applyErr != nil {
-			return fmt.Errorf("%w: the ledger cannot take more events until %s accepts writes again: %v", eventstore.ErrUnavailable, s.path, s.applyErr)
+// failWrite answers the requests of g, whose write failed, and of the
+// group built on it since, with err, and puts the builder back to the
+// durable state.
+func (s *Store) failWrite(g *group, err error) {
+	err = fmt.Errorf("%w: nothing of this append was written: %v", eventstore.ErrUnavailable, err)
+	b := &s.b
+	b.mu.Lock()
+	next := b.g
+	b.reset(s)
+	b.g = b.newGroup()
+	b.cond.Broadcast()
+	b.mu.Unlock()
+	for _, failed := range []*group{g, next} {
+		for _, r := range failed.reqs {
+			r.result, r.err = eventstore.AppendResult{}, err
 		}
-		s.space.Wait()
+		close(failed.done)
 	}
-	return nil
 }
 
 // publish makes a durable group visible to readers and the applier.
@@ -619,6 +542,7 @@ func (s *Store) publish(g *group) {
 	}
 	s.head.Store(uint64(g.first) + uint64(len(g.entries)) - 1)
 	s.durableTime = g.lastTime
+	s.memFull.Store(len(s.mem.entries) >= maxMemEvents || s.mem.bytes >= maxMemBytes)
 	s.mu.Unlock()
 	s.groups.Add(1)
 	s.grouped.Add(uint64(len(g.entries)))

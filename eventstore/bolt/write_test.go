@@ -180,7 +180,7 @@ func copyDir(t *testing.T, dir string) string {
 }
 
 // TestPipelinedFailure fails the write of one group while the next group,
-// checked against it, waits: both must fail, and the writer must start
+// checked against it, waits: both must fail, and the store must start
 // again from the durable state.
 func TestPipelinedFailure(t *testing.T) {
 	dir := t.TempDir()
@@ -220,7 +220,7 @@ func TestPipelinedFailure(t *testing.T) {
 		}
 	}
 	checkLog(t, s)
-	// The stream does not exist: the writer forgot what it had assumed.
+	// The stream does not exist: the store forgot what it had assumed.
 	res, err := s.Append(ctx, "s", eventstore.NoStream, testEvent(2))
 	if err != nil {
 		t.Fatalf("append after the failure: %v", err)
