@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"unsafe"
 
 	"github.com/google/uuid"
 )
@@ -82,12 +83,24 @@ func appendStr(b []byte, s string) []byte {
 // DecodeCanonical parses bytes made by Canonical. It copies what it keeps,
 // so b may be reused afterwards. Malformed input is an ErrCorrupt error.
 func DecodeCanonical(b []byte) (stream string, d EventData, err error) {
+	stream, err = DecodeCanonicalInto(&d, b)
+	return stream, d, err
+}
+
+// DecodeCanonicalInto is DecodeCanonical into *d, which must be the zero
+// EventData; a store decoding many events reuses its Event values this
+// way. On error *d holds what was decoded so far.
+func DecodeCanonicalInto(d *EventData, b []byte) (stream string, err error) {
 	if len(b) < len(canonicalMagic)+16 || [4]byte(b[:4]) != canonicalMagic {
-		return "", d, fmt.Errorf("%w: not a canonical event encoding", ErrCorrupt)
+		return "", fmt.Errorf("%w: not a canonical event encoding", ErrCorrupt)
 	}
 	d.ID = uuid.UUID(b[4:20])
-	// One string holds every text field; the fields are substrings of it.
-	r := canonicalReader{s: string(b), off: 20}
+	// One copy of b holds every field: the text fields are substrings of
+	// it and the payload a slice of it. Nothing writes to the copy but a
+	// caller writing to its Payload, whose bytes no string shares.
+	buf := make([]byte, len(b))
+	copy(buf, b)
+	r := canonicalReader{s: unsafe.String(unsafe.SliceData(buf), len(buf)), off: 20}
 	stream = r.str()
 	d.Type = r.str()
 	d.SchemaVersion = r.u32()
@@ -100,31 +113,32 @@ func DecodeCanonical(b []byte) (stream string, d EventData, err error) {
 	payload := r.str()
 	n := r.u32()
 	if r.bad {
-		return "", d, fmt.Errorf("%w: canonical event encoding is truncated", ErrCorrupt)
+		return "", fmt.Errorf("%w: canonical event encoding is truncated", ErrCorrupt)
 	}
-	d.Payload = []byte(payload)
+	end := r.off - 4
+	d.Payload = buf[end-len(payload) : end : end]
 	if n > 0 {
 		if uint64(n)*8 > uint64(len(r.s)-r.off) {
-			return "", d, fmt.Errorf("%w: canonical event encoding declares %d metadata pairs in %d bytes", ErrCorrupt, n, len(r.s)-r.off)
+			return "", fmt.Errorf("%w: canonical event encoding declares %d metadata pairs in %d bytes", ErrCorrupt, n, len(r.s)-r.off)
 		}
 		d.Metadata = make(map[string]string, n)
 		prev := ""
 		for i := uint32(0); i < n; i++ {
 			k, v := r.str(), r.str()
 			if r.bad {
-				return "", d, fmt.Errorf("%w: canonical event encoding is truncated in metadata", ErrCorrupt)
+				return "", fmt.Errorf("%w: canonical event encoding is truncated in metadata", ErrCorrupt)
 			}
 			if i > 0 && k <= prev {
-				return "", d, fmt.Errorf("%w: canonical metadata keys out of order at %q", ErrCorrupt, k)
+				return "", fmt.Errorf("%w: canonical metadata keys out of order at %q", ErrCorrupt, k)
 			}
 			d.Metadata[k] = v
 			prev = k
 		}
 	}
 	if r.off != len(r.s) {
-		return "", d, fmt.Errorf("%w: %d trailing bytes after canonical event encoding", ErrCorrupt, len(r.s)-r.off)
+		return "", fmt.Errorf("%w: %d trailing bytes after canonical event encoding", ErrCorrupt, len(r.s)-r.off)
 	}
-	return stream, d, nil
+	return stream, nil
 }
 
 // canonicalReader reads length-prefixed fields; once a read runs past the

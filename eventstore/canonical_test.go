@@ -101,3 +101,28 @@ func TestDeterministicID(t *testing.T) {
 		t.Errorf("version = %d, want %d", got, want)
 	}
 }
+
+// TestDecodeCanonicalPayloadIsolated checks that writing to a decoded
+// payload changes nothing else of the event, and not the input.
+func TestDecodeCanonicalPayloadIsolated(t *testing.T) {
+	d := goldenEvent()
+	b := eventstore.Canonical("assessment-2017-001", &d)
+	in := bytes.Clone(b)
+	stream, got, err := eventstore.DecodeCanonical(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cap(got.Payload) != len(got.Payload) {
+		t.Errorf("payload capacity %d beyond its length %d: appending would overwrite other fields", cap(got.Payload), len(got.Payload))
+	}
+	for i := range got.Payload {
+		got.Payload[i] = 'X'
+	}
+	got.Payload = d.Payload
+	if stream != "assessment-2017-001" || !reflect.DeepEqual(got, d) {
+		t.Errorf("after writing to the payload, decoded %q %+v, want %+v", stream, got, d)
+	}
+	if !bytes.Equal(b, in) {
+		t.Errorf("decoding changed its input")
+	}
+}

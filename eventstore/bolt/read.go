@@ -22,6 +22,8 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 		if head := eventstore.Position(s.head.Load()); backwards && (opts.FromEnd || next > head) {
 			next = head
 		}
+		// One buffer serves every batch: each event is yielded as a copy.
+		var batch []eventstore.Event
 		for {
 			if backwards && next == 0 {
 				return
@@ -34,7 +36,8 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 			if remaining > 0 {
 				n = min(n, remaining)
 			}
-			batch, err := s.readLog(next, backwards, n)
+			var err error
+			batch, err = s.readLog(batch[:0], next, backwards, n)
 			if err != nil {
 				yield(eventstore.Event{}, err)
 				return
@@ -61,10 +64,10 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 	}
 }
 
-// readLog reads up to n events of the log starting at position from: from
-// memory when from is beyond what ledger.db holds, else from ledger.db. It
-// returns no events only at the end of the log.
-func (s *Store) readLog(from eventstore.Position, backwards bool, n uint64) ([]eventstore.Event, error) {
+// readLog appends to dst up to n events of the log starting at position
+// from: from memory when from is beyond what ledger.db holds, else from
+// ledger.db. It adds no events only at the end of the log.
+func (s *Store) readLog(dst []eventstore.Event, from eventstore.Position, backwards bool, n uint64) ([]eventstore.Event, error) {
 	s.mu.Lock()
 	if from > s.applied {
 		var entries []memEntry
@@ -82,39 +85,37 @@ func (s *Store) readLog(from eventstore.Position, backwards bool, n uint64) ([]e
 			}
 		}
 		s.mu.Unlock()
-		return decodeEntries(positions, entries)
+		return decodeEntries(dst, positions, entries)
 	}
 	s.mu.Unlock()
 	// ledger.db holds every position up to applied, and only grows.
-	var out []eventstore.Event
 	err := s.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketLog).Cursor()
 		k, v := c.Seek(be64(uint64(from)))
 		if backwards && (k == nil || u64(k) != uint64(from)) {
 			k, v = c.Prev()
 		}
-		out = make([]eventstore.Event, 0, min(n, readBatch))
-		for ; k != nil && uint64(len(out)) < n; k, v = step(c, backwards) {
-			e, err := decodeRecord(eventstore.Position(u64(k)), v)
-			if err != nil {
+		for got := uint64(0); k != nil && got < n; k, v = step(c, backwards) {
+			dst = append(dst, eventstore.Event{})
+			if err := decodeRecordInto(&dst[len(dst)-1], eventstore.Position(u64(k)), v); err != nil {
 				return err
 			}
-			out = append(out, e)
+			got++
 		}
 		return nil
 	})
-	return out, err
+	return dst, err
 }
 
-func decodeEntries(positions []eventstore.Position, entries []memEntry) ([]eventstore.Event, error) {
-	out := make([]eventstore.Event, len(entries))
+// decodeEntries appends the events of entries, at positions, to dst.
+func decodeEntries(dst []eventstore.Event, positions []eventstore.Position, entries []memEntry) ([]eventstore.Event, error) {
 	for i, e := range entries {
-		var err error
-		if out[i], err = decodeRecord(positions[i], e.rec); err != nil {
+		dst = append(dst, eventstore.Event{})
+		if err := decodeRecordInto(&dst[len(dst)-1], positions[i], e.rec); err != nil {
 			return nil, err
 		}
 	}
-	return out, nil
+	return dst, nil
 }
 
 func step(c *bbolt.Cursor, backwards bool) ([]byte, []byte) {
@@ -147,7 +148,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 			yield(eventstore.Event{}, fmt.Errorf("%w: %q", eventstore.ErrStreamNotFound, stream))
 			return
 		}
-		recent, err := decodeEntries(positions, entries)
+		recent, err := decodeEntries(nil, positions, entries)
 		if err != nil {
 			yield(eventstore.Event{}, err)
 			return
@@ -282,6 +283,7 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Position) iter.Se
 	return func(yield func(eventstore.Message, error) bool) {
 		next := max(from, eventstore.Start)
 		caughtUp := false
+		var batch []eventstore.Event // reused: each event is yielded as a copy
 		for {
 			select {
 			case <-ctx.Done():
@@ -294,7 +296,8 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Position) iter.Se
 			// Take the change signal before reading, so that a commit
 			// between the read and the wait is not missed.
 			changed := s.changed()
-			batch, err := s.readLog(next, false, readBatch)
+			var err error
+			batch, err = s.readLog(batch[:0], next, false, readBatch)
 			if err != nil {
 				yield(eventstore.Message{}, err)
 				return

@@ -49,23 +49,28 @@ func fillHeader(b []byte, revision uint64, recordedAt time.Time, h eventstore.Ha
 // keeps, so v may point into the memory map.
 func decodeRecord(pos eventstore.Position, v []byte) (eventstore.Event, error) {
 	var e eventstore.Event
+	err := decodeRecordInto(&e, pos, v)
+	return e, err
+}
+
+// decodeRecordInto is decodeRecord into *e, which must be zero.
+func decodeRecordInto(e *eventstore.Event, pos eventstore.Position, v []byte) error {
 	if len(v) < recordHeaderSize || v[0] != recordFormat {
-		return e, fmt.Errorf("%w: record at position %d is not a format-%d record", eventstore.ErrCorrupt, pos, recordFormat)
+		return fmt.Errorf("%w: record at position %d is not a format-%d record", eventstore.ErrCorrupt, pos, recordFormat)
 	}
 	if got, want := crc32.Checksum(v[5:], castagnoli), binary.BigEndian.Uint32(v[1:5]); got != want {
-		return e, fmt.Errorf("%w: record at position %d fails its checksum (stored %08x, computed %08x)", eventstore.ErrCorrupt, pos, want, got)
+		return fmt.Errorf("%w: record at position %d fails its checksum (stored %08x, computed %08x)", eventstore.ErrCorrupt, pos, want, got)
 	}
-	stream, data, err := eventstore.DecodeCanonical(v[recordHeaderSize:])
+	stream, err := eventstore.DecodeCanonicalInto(&e.EventData, v[recordHeaderSize:])
 	if err != nil {
-		return e, fmt.Errorf("record at position %d: %w", pos, err)
+		return fmt.Errorf("record at position %d: %w", pos, err)
 	}
-	e.EventData = data
 	e.Stream = stream
 	e.Position = pos
 	e.Revision = binary.BigEndian.Uint64(v[5:13])
 	e.RecordedAt = time.Unix(0, int64(binary.BigEndian.Uint64(v[13:21]))).UTC()
 	copy(e.ContentHash[:], v[21:53])
-	return e, nil
+	return nil
 }
 
 // recordMeta reads the revision, recorded time and hash of a stored record without
