@@ -51,7 +51,16 @@
 // with backoff and jitter and counts it); reads have no deadline (every
 // page of a read has one); a client whose node discovery failed is closed
 // for good and may leave calls blocked (the store runs client calls in
-// their own goroutines, fails fast while the server is unreachable and
-// replaces the client); an unknown response message panics (the store
-// never asks for one). See docs/deployment.md.
+// their own goroutines with deadlines, lets one call at a time test an
+// unreachable server, and replaces the client); closing a client under a
+// running call panics (a replaced client is closed after its last call);
+// an unknown response message panics (the store never asks for one). See
+// docs/deployment.md.
+//
+// # Testing
+//
+// Package esdbtest is a protocol test double of EventStoreDB, in process,
+// that the store's tests run against on every go test; the compliance
+// suite also runs against a real server when PARLEDGER_TEST_ESDB holds its
+// connection string.
 package esdb
