@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -147,8 +148,14 @@ type liveStream struct {
 // ends.
 func openLive(t *testing.T, ts *TestServer, path, token, lastID string, header ...string) (*http.Response, *liveStream) {
 	t.Helper()
+	return openLiveURL(t, ts.Server.URL()+path, token, lastID, header...)
+}
+
+// openLiveURL is openLive for a stream at url.
+func openLiveURL(t *testing.T, url, token, lastID string, header ...string) (*http.Response, *liveStream) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, "GET", ts.Server.URL()+path, nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +173,7 @@ func openLive(t *testing.T, ts *TestServer, path, token, lastID string, header .
 	resp, err := liveClient.Do(req)
 	if err != nil {
 		cancel()
-		t.Fatalf("GET %s: %v", path, err)
+		t.Fatalf("GET %s: %v", url, err)
 	}
 	if resp.StatusCode != 200 {
 		defer cancel()
@@ -259,6 +266,28 @@ func (s *liveStream) nextWithin(timeout time.Duration) (sseEvent, bool) {
 	}
 }
 
+// untilID reads rankings events until the one with id pos, and fails the
+// test if the ids do not rise or pos does not come within timeout.
+func (s *liveStream) untilID(t *testing.T, pos uint64, timeout time.Duration) sseEvent {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last uint64
+	for {
+		ev, ok := s.nextWithin(time.Until(deadline))
+		if !ok {
+			t.Fatalf("no event with id %d within %s (last %d)", pos, timeout, last)
+		}
+		id, err := strconv.ParseUint(ev.ID, 10, 64)
+		if ev.Event != "rankings" || err != nil || id <= last || id > pos {
+			t.Fatalf("event %q id %q after %d, want rankings up to id %d", ev.Event, ev.ID, last, pos)
+		}
+		if id == pos {
+			return ev
+		}
+		last = id
+	}
+}
+
 // sameJSON reports whether two JSON documents hold the same values.
 func sameJSON(t *testing.T, a, b []byte) bool {
 	t.Helper()
@@ -326,17 +355,21 @@ func TestLive(t *testing.T) {
 			t.Errorf("005 starts at %s, want 0", got)
 		}
 
+		// The write answers once the projections show it: the stream
+		// reaches the rankings API's new position (after, perhaps, a
+		// snapshot taken while the batch was being applied).
 		f.As(t, f.Unit005).Must(201, "POST", f.A005+"/self-scores", fullSelfScores("2.5", "10", "7.5", "6"))
-		ev := s.next(t, 5*time.Second)
-		id, _ := strconv.ParseUint(ev.ID, 10, 64)
-		if ev.Event != "rankings" || id <= rk.Position {
-			t.Errorf("after a score: event %q id %q, want rankings after %d", ev.Event, ev.ID, rk.Position)
+		api = f.As(t, f.HomeAffairs).Must(200, "GET", rankings, nil)
+		var after rankingsBody
+		api.JSON(t, &after)
+		if after.Position <= rk.Position {
+			t.Fatalf("the rankings' position did not move: %d", after.Position)
 		}
+		ev := s.untilID(t, after.Position, 5*time.Second)
 		// 26 self points of 40, provisional: 65%.
 		if got := indexOf(t, ev.Data, "005"); got != "65" {
 			t.Errorf("005 index = %s, want 65", got)
 		}
-		api = f.As(t, f.HomeAffairs).Must(200, "GET", rankings, nil)
 		if !sameJSON(t, []byte(ev.Data), api.Body) {
 			t.Errorf("the new snapshot is not what the rankings API answers")
 		}
@@ -586,6 +619,29 @@ func TestLiveShutdown(t *testing.T) {
 	}
 	if _, ok := s.nextWithin(2 * time.Second); ok {
 		t.Errorf("the stream went on after bye")
+	}
+}
+
+// TestLiveOutlivesTimeouts follows a stream served by an http.Server
+// whose read and write timeouts are one second: the stream lifts the
+// first and bounds each write instead, so it lasts.
+func TestLiveOutlivesTimeouts(t *testing.T) {
+	f := MustOpenCampaign(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: f.Server.Handler(), ReadTimeout: time.Second, WriteTimeout: time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	_, s := openLiveURL(t, "http://"+ln.Addr().String()+"/api/v1/campaigns/"+f.Campaign+"/live", f.Auditor, "")
+	s.next(t, 5*time.Second)
+	time.Sleep(2500 * time.Millisecond)
+	f.As(t, f.Unit005).Must(201, "POST", f.A005+"/self-scores", fullSelfScores("2.5", "10", "7.5", "6"))
+	var rk rankingsBody
+	f.As(t, f.Auditor).Must(200, "GET", "/api/v1/campaigns/"+f.Campaign+"/rankings", nil).JSON(t, &rk)
+	if ev := s.untilID(t, rk.Position, 3*time.Second); indexOf(t, ev.Data, "005") != "65" {
+		t.Errorf("2.5 s past the server's timeouts: 005 at %s, want 65", indexOf(t, ev.Data, "005"))
 	}
 }
 

@@ -35,6 +35,10 @@ const (
 	LiveMinInterval = 250 * time.Millisecond
 	// liveWriteTimeout bounds one write to a client that stopped reading.
 	liveWriteTimeout = 30 * time.Second
+	// liveSettle is how long a stream waits after a change before it
+	// reads the rankings: the projections apply a command's events one by
+	// one, and a short wait lets the whole command land in one snapshot.
+	liveSettle = 30 * time.Millisecond
 )
 
 // liveStreams serves the live rankings streams of one Server: it bounds
@@ -196,6 +200,11 @@ func (l *liveStreams) serve(w http.ResponseWriter, r *http.Request, p domain.Pri
 		}
 		select {
 		case <-changed:
+			select {
+			case <-time.After(liveSettle):
+			case <-r.Context().Done():
+				return nil
+			}
 		case <-heartbeat.C:
 			if send(": heartbeat %d\n\n", last) != nil {
 				return nil
