@@ -134,6 +134,11 @@ func prepareEvent(in *EventData) (EventData, error) {
 	if err != nil {
 		return d, fmt.Errorf("%w: payload is not valid JSON: %v", ErrInvalidEvent, err)
 	}
+	// JSON is UTF-8 (RFC 8259), but encoding/json lets other bytes through
+	// inside strings; readers would see U+FFFD where the hash saw them.
+	if !utf8.Valid(compact) {
+		return d, fmt.Errorf("%w: payload is not valid UTF-8", ErrInvalidEvent)
+	}
 	d.Payload = compact
 	if len(d.Metadata) > 0 {
 		if n := metadataSize(d.Metadata); n > MaxMetadataSize {

@@ -39,6 +39,13 @@ func TestPrepareAppend(t *testing.T) {
 			t.Errorf("the prepared payload shares the caller's bytes")
 		}
 	})
+	t.Run("ErrInvalidEvent/PayloadNotUTF8", func(t *testing.T) {
+		in := batch(1)
+		in[0].Payload = []byte("{\"note\":\"\xff\xfe\"}")
+		if _, err := eventstore.PrepareAppend("s", in); !errors.Is(err, eventstore.ErrInvalidEvent) || !strings.Contains(err.Error(), "UTF-8") {
+			t.Errorf("err = %v, want ErrInvalidEvent about UTF-8", err)
+		}
+	})
 	// Repeated ids are found by a scan in small appends and a map in
 	// large ones: check both, with the repeat far from the original.
 	for _, n := range []int{2, 16, 17, 500} {
