@@ -84,8 +84,8 @@ type wal struct {
 	capacity int64    // its preallocated length
 
 	// When there is no segment to reuse, the next one is zero-filled in
-	// the background (as spareName) while the last one fills up, so a
-	// group never waits for that.
+	// the background (as spareName) once the last one is half full, so a
+	// group does not wait for that.
 	spare     chan spareSegment
 	preparing bool // a spare is being prepared, or waits in spare
 
@@ -186,7 +186,6 @@ func openWAL(dir string, applied eventstore.Position) (*wal, []recoveredFrame, e
 			return nil, nil, fmt.Errorf("open write-ahead log: %w", err)
 		}
 		w.f, w.size, w.capacity = f, end, info.Size()
-		w.prepare()
 	}
 	return w, frames, nil
 }
@@ -428,7 +427,6 @@ func (w *wal) create(first eventstore.Position) error {
 	w.mu.Lock()
 	w.segments = append(w.segments, segment{first: first, path: path})
 	w.mu.Unlock()
-	w.prepare()
 	return nil
 }
 
@@ -443,7 +441,9 @@ func (w *wal) nextCapacity() int64 {
 }
 
 // prepare starts zero-filling the next segment in the background, unless
-// one is ready or being prepared, or a released one waits for reuse.
+// one is ready or being prepared, or a released one waits for reuse. write
+// calls it once the last segment is half full, so a small ledger never
+// makes a second segment.
 func (w *wal) prepare() {
 	w.mu.Lock()
 	reuse := len(w.recycled) > 0
@@ -508,6 +508,9 @@ func (w *wal) write(first eventstore.Position, frames []byte) error {
 		return fmt.Errorf("write-ahead log %s: %w", w.f.Name(), err)
 	}
 	w.size += int64(len(frames))
+	if w.size > w.capacity/2 {
+		w.prepare()
+	}
 	return nil
 }
 
