@@ -159,20 +159,25 @@ func openWAL(dir string, applied eventstore.Position) (*wal, []recoveredFrame, e
 	}
 	var frames []recoveredFrame
 	var end int64
+	var committed eventstore.Position
 	next := applied + 1
 	for i, seg := range w.segments {
 		if seg.first > next {
 			return nil, nil, fmt.Errorf("%w: write-ahead log segment %s starts at position %d, but the ledger needs %d next", eventstore.ErrCorrupt, seg.path, seg.first, next)
 		}
-		got, n, err := scanSegment(seg, i == len(w.segments)-1, &next)
+		got, n, c, err := scanSegment(seg, i == len(w.segments)-1, &next)
 		if err != nil {
 			return nil, nil, err
 		}
 		frames = append(frames, got...)
-		end = n
+		end, committed = n, c
 	}
-	if len(w.segments) == 0 {
-		if err := w.create(applied + 1); err != nil {
+	// New groups continue the last segment only if its frames run on to
+	// the ledger's next position. They do not when the end of its data was
+	// damaged after ledger.db had those events: writing on there would
+	// leave a gap of positions, where the next recovery would stop.
+	if len(w.segments) == 0 || committed+1 != next {
+		if err := w.create(next); err != nil {
 			return nil, nil, err
 		}
 	} else {
@@ -192,85 +197,119 @@ func openWAL(dir string, applied eventstore.Position) (*wal, []recoveredFrame, e
 
 // scanSegment reads the frames of one segment, keeping the committed
 // events at or after *next and advancing *next past them, and returns
-// where its committed data ends. The data ends at the first frame that
-// does not check out (zeros, a torn write, or an old frame of a reused
-// segment); events after the last commit frame are dropped.
+// where its committed data ends and the last position committed there. The
+// data ends at the first frame that does not check out (zeros, a torn
+// write, or an old frame of a reused segment); events after the last
+// commit frame are dropped. Damage among events that ledger.db already
+// holds does not matter: the scan picks the chain up again at the first
+// frame ledger.db lacks, if it is intact.
 //
 // In the last segment, the last group write may have been torn by a crash
 // before its fdatasync returned (so it was never acknowledged). Its frames
 // lie within maxGroupWrite of the end of the data, and are zeroed so that
-// they cannot resurface. A frame of this segment's positions found beyond
-// that, or after a later group's commit, was acknowledged: losing it to
-// damage is an ErrCorrupt error.
-func scanSegment(seg segment, last bool, next *eventstore.Position) ([]recoveredFrame, int64, error) {
+// they cannot resurface. A frame of a position ledger.db lacks found
+// beyond that, or after a later group's commit, was acknowledged: losing
+// it to damage is an ErrCorrupt error.
+func scanSegment(seg segment, last bool, next *eventstore.Position) (frames []recoveredFrame, end int64, committed eventstore.Position, err error) {
 	b, err := os.ReadFile(seg.path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("open write-ahead log: %w", err)
+		return nil, 0, 0, fmt.Errorf("open write-ahead log: %w", err)
 	}
-	var frames, pending []recoveredFrame
-	off, end := 0, 0
+	var pending []recoveredFrame
+	off, dataEnd := 0, 0
 	expect := seg.first
-	committed := seg.first - 1
-	for off < len(b) {
-		pos, rec, n, ok := parseFrame(b[off:])
-		if !ok {
-			break
-		}
-		if rec != nil {
-			if pos != expect {
-				break
+	committed = seg.first - 1
+	scan := func() error {
+		for off < len(b) {
+			pos, rec, n, ok := parseFrame(b[off:])
+			if !ok {
+				return nil
 			}
-			pending = append(pending, recoveredFrame{pos: pos, record: rec})
-			expect++
-		} else {
-			if len(pending) == 0 || pos != expect-1 {
-				break
-			}
-			for _, f := range pending {
-				if f.pos < *next {
-					continue // already in ledger.db
+			if rec != nil {
+				if pos != expect {
+					return nil
 				}
-				if f.pos != *next {
-					return nil, 0, fmt.Errorf("%w: write-ahead log %s holds position %d, but the ledger needs %d next", eventstore.ErrCorrupt, seg.path, f.pos, *next)
+				pending = append(pending, recoveredFrame{pos: pos, record: rec})
+				expect++
+			} else {
+				if len(pending) == 0 || pos != expect-1 {
+					return nil
 				}
-				frames = append(frames, f)
-				*next = f.pos + 1
+				for _, f := range pending {
+					if f.pos < *next {
+						continue // already in ledger.db
+					}
+					if f.pos != *next {
+						return fmt.Errorf("%w: write-ahead log %s holds position %d, but the ledger needs %d next", eventstore.ErrCorrupt, seg.path, f.pos, *next)
+					}
+					frames = append(frames, f)
+					*next = f.pos + 1
+				}
+				pending = pending[:0]
+				committed, dataEnd = pos, off+n
 			}
-			pending = pending[:0]
-			committed, end = pos, off+n
+			off += n
 		}
-		off += n
+		return nil
+	}
+	if err := scan(); err != nil {
+		return nil, 0, 0, err
+	}
+	if expect < *next {
+		// Stopped among events ledger.db has: go on from the first it
+		// lacks, if that frame is intact.
+		if at := findPosition(b, off, *next); at >= 0 {
+			off, expect, pending = at, *next, pending[:0]
+			if err := scan(); err != nil {
+				return nil, 0, 0, err
+			}
+		}
 	}
 	if !last {
 		// The syncer moved on to the next segment after this one's last
 		// group was acknowledged; openWAL checks that the next segment
 		// starts right after it.
-		return frames, int64(end), nil
+		return frames, int64(dataEnd), committed, nil
 	}
-	windowEnd := min(end+maxGroupWrite, len(b))
-	found, err := findFrames(b, end, committed)
+	windowEnd := min(dataEnd+maxGroupWrite, len(b))
+	found, err := findFrames(b, dataEnd, *next-1)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: write-ahead log %s: %v", eventstore.ErrCorrupt, seg.path, err)
+		return nil, 0, 0, fmt.Errorf("%w: write-ahead log %s: %v", eventstore.ErrCorrupt, seg.path, err)
 	}
 	if found > 0 {
 		if found > windowEnd {
-			return nil, 0, fmt.Errorf("%w: write-ahead log %s has events after its end at byte %d, up to byte %d: acknowledged events were damaged", eventstore.ErrCorrupt, seg.path, end, found)
+			return nil, 0, 0, fmt.Errorf("%w: write-ahead log %s has events after its end at byte %d, up to byte %d: acknowledged events were damaged", eventstore.ErrCorrupt, seg.path, dataEnd, found)
 		}
 		// An append that was never acknowledged: drop it.
-		if err := zeroRange(seg.path, int64(end), int64(found)); err != nil {
-			return nil, 0, fmt.Errorf("write-ahead log: dropping a torn write: %w", err)
+		if err := zeroRange(seg.path, int64(dataEnd), int64(found)); err != nil {
+			return nil, 0, 0, fmt.Errorf("write-ahead log: dropping a torn write: %w", err)
 		}
 	}
-	return frames, int64(end), nil
+	return frames, int64(dataEnd), committed, nil
+}
+
+// findPosition returns the offset of the first intact event frame of
+// position pos in b at or after from, or -1.
+func findPosition(b []byte, from int, pos eventstore.Position) int {
+	for off := from; off+frameHeader <= len(b); off++ {
+		if binary.BigEndian.Uint64(b[off+8:]) != uint64(pos) {
+			continue
+		}
+		if p, rec, _, ok := parseFrame(b[off:]); ok && rec != nil && p == pos {
+			return off
+		}
+	}
+	return -1
 }
 
 // findFrames looks through b from byte from on for frames of positions
-// after committed, at any byte offset (damage may have cut the chain of
-// frames), and returns the end of the last one found, or 0. Frames of
-// one group, the torn one, may be there; frames of a later group mean the
-// torn one was acknowledged after all, which is an error. Old frames of a
-// reused segment have earlier positions and are skipped whole.
-func findFrames(b []byte, from int, committed eventstore.Position) (int, error) {
+// after known (the last the ledger has), at any byte offset (damage may
+// have cut the chain of frames), and returns the end of the last one
+// found, or 0. Frames of one group, the torn one, may be there; frames of
+// a later group mean the torn one was acknowledged after all, which is an
+// error. Old frames of a reused segment have earlier positions and are
+// skipped whole.
+func findFrames(b []byte, from int, known eventstore.Position) (int, error) {
 	if isZero(b[from:]) {
 		return 0, nil
 	}
@@ -283,7 +322,7 @@ func findFrames(b []byte, from int, committed eventstore.Position) (int, error) 
 			off++
 			continue
 		}
-		if pos > committed {
+		if pos > known {
 			if rec == nil && (groupEnd == 0 || pos < groupEnd) {
 				groupEnd = pos
 			}
@@ -293,7 +332,7 @@ func findFrames(b []byte, from int, committed eventstore.Position) (int, error) 
 		off += n
 	}
 	if groupEnd != 0 && maxPos > groupEnd {
-		return 0, fmt.Errorf("events up to position %d follow a group committed at %d after damage at the end of position %d: acknowledged events were damaged", maxPos, groupEnd, committed)
+		return 0, fmt.Errorf("events up to position %d follow a group committed at %d after damage after position %d: acknowledged events were damaged", maxPos, groupEnd, known)
 	}
 	return lastEnd, nil
 }

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -201,6 +202,29 @@ func TestWAL(t *testing.T) {
 			t.Errorf("Verify = %+v, %v", rep, err)
 		}
 	})
+	t.Run("OKDamageInApplied", func(t *testing.T) {
+		// ledger.db holds 1 to 30; the log holds 1 to 50, damaged at 10:
+		// the scan picks the chain up again at 31.
+		dir := t.TempDir()
+		s := mustOpenTuned(t, dir, nil)
+		if err := s.Import(context.Background(), events[:30]); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		frames := groupFrames(events, 5)
+		at := bytes.Index(frames, events[9].ID[:])
+		frames[at] ^= 0xff
+		writeSegment(t, dir, 1, frames, nil, 0)
+		s = mustOpenTuned(t, dir, nil)
+		if got := s.Stats().Pending; got != 20 {
+			t.Errorf("recovered %d events from the log, want 20", got)
+		}
+		if rep, err := s.Verify(context.Background()); err != nil || rep.Events != 50 {
+			t.Errorf("Verify = %+v, %v", rep, err)
+		}
+	})
 	for _, tt := range []struct {
 		name   string
 		frames []byte
@@ -257,4 +281,52 @@ func TestWAL(t *testing.T) {
 			t.Errorf("err = %v, want ErrCorrupt naming the older format", err)
 		}
 	})
+}
+
+// TestWALDamageAlreadyApplied damages the log's last group after ledger.db
+// has it, then appends and crashes again: the new events must survive.
+func TestWALDamageAlreadyApplied(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpenTuned(t, dir, nil)
+	ctx := context.Background()
+	for i := 0; i < 10; i++ {
+		if _, err := s.Append(ctx, "s", eventstore.Any, testEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.flush(); err != nil {
+		t.Fatal(err)
+	}
+	// A crash now leaves every event in ledger.db and in the log.
+	crashed := copyDir(t, dir)
+	seg := filepath.Join(crashed, walDir, fmt.Sprintf("%020d%s", 1, walExt))
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := len(groupFrames(readAllT(t, s), 1))
+	b[end-commitFrame-20] ^= 0xff // inside the last event frame
+	if err := os.WriteFile(seg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2 := mustOpenTuned(t, crashed, func(s *Store) { s.applyMin, s.applyDelay = 1<<30, time.Hour })
+	var want []eventstore.Event
+	for i := 10; i < 15; i++ {
+		res, err := s2.Append(ctx, "s", eventstore.Any, testEvent(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, res.Events...)
+	}
+	// Crash again: the five new events are only in the log.
+	s3 := mustOpenTuned(t, copyDir(t, crashed), nil)
+	got := readAllT(t, s3)
+	if len(got) != 15 {
+		t.Fatalf("after the second crash the log has %d events, want 15", len(got))
+	}
+	for i, e := range want {
+		if got[10+i].ID != e.ID {
+			t.Errorf("position %d is %s, want %s", 11+i, got[10+i].ID, e.ID)
+		}
+	}
 }
