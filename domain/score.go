@@ -88,75 +88,163 @@ func Percent(part, whole decimal.Decimal, places int32) decimal.Decimal {
 	return part.Mul(hundred).DivRound(whole, places)
 }
 
-// ComputeScore adds up an assessment against its framework.
+// ComputeScore adds up an assessment against its framework. Points have
+// at most two decimals, so it adds them as whole hundredths in int64 (fast
+// and exact); should any value have more, it adds them as arbitrary
+// precision decimals instead. Both give the same result.
 func ComputeScore(f *Framework, a *Assessment, rounding int32) Score {
-	var sc Score
-	sc.Max = f.MaxTotal()
-	var scored decimal.Decimal
+	if sc, ok := computeScore(f, a, rounding, centsOf, cents.decimal, centsPercent(rounding)); ok {
+		return sc
+	}
+	sc, _ := computeScore(f, a, rounding, func(d decimal.Decimal) (decimal.Decimal, bool) { return d, true },
+		func(d decimal.Decimal) decimal.Decimal { return d },
+		func(part, whole decimal.Decimal) decimal.Decimal { return Percent(part, whole, rounding) })
+	return sc
+}
+
+// number is what ComputeScore needs of its arithmetic.
+type number[T any] interface {
+	Add(T) T
+	Sub(T) T
+	IsNegative() bool
+	GreaterThan(T) bool
+}
+
+// cents is an amount of points in hundredths.
+type cents int64
+
+func (c cents) Add(d cents) cents        { return c + d }
+func (c cents) Sub(d cents) cents        { return c - d }
+func (c cents) IsNegative() bool         { return c < 0 }
+func (c cents) GreaterThan(d cents) bool { return c > d }
+func (c cents) decimal() decimal.Decimal { return decimal.New(int64(c), -2) }
+
+// centsOf converts d to hundredths if it has at most two decimals and
+// fits comfortably in an int64.
+func centsOf(d decimal.Decimal) (cents, bool) {
+	exp := d.Exponent()
+	c := d.CoefficientInt64()
+	// Points are validated to two decimals within their maxima: anything
+	// else (or a coefficient too large for the int64) takes the decimal path.
+	if exp < -2 || exp > 6 || c > 1e12 || c < -1e12 {
+		return 0, false
+	}
+	for ; exp > -2; exp-- {
+		c *= 10
+	}
+	return cents(c), true
+}
+
+// centsPercent returns part ÷ whole × 100 rounded half up (away from zero)
+// to places decimals, computed on integers, as Percent does on decimals.
+func centsPercent(places int32) func(part, whole cents) decimal.Decimal {
+	scale := int64(1)
+	for i := int32(0); i < places; i++ {
+		scale *= 10
+	}
+	return func(part, whole cents) decimal.Decimal {
+		if whole == 0 || places > 6 {
+			return Percent(part.decimal(), whole.decimal(), places)
+		}
+		q, w := int64(part)*100*scale, int64(whole)
+		neg := (q < 0) != (w < 0)
+		if q < 0 {
+			q = -q
+		}
+		if w < 0 {
+			w = -w
+		}
+		r := (2*q + w) / (2 * w)
+		if neg {
+			r = -r
+		}
+		return decimal.New(r, -places)
+	}
+}
+
+// computeScore walks the framework adding up in T; it fails if a value
+// cannot be converted to T.
+func computeScore[T number[T]](f *Framework, a *Assessment, rounding int32, of func(decimal.Decimal) (T, bool), dec func(T) decimal.Decimal, pct func(part, whole T) decimal.Decimal) (sc Score, ok bool) {
+	ok = true
+	conv := func(d decimal.Decimal) T {
+		v, good := of(d)
+		ok = ok && good
+		return v
+	}
+	var self, appraised, survey, bonus, penalty, scored, max T
 	// node records the breakdown line of an area (depth 1) or a criterion
-	// (depth 2), whether it has sub-items or is scored directly.
-	node := func(n *Node, depth int, achieved decimal.Decimal) {
-		if n.IsBonusPenalty() {
+	// (depth 2), whether it has sub-items or is scored directly; the
+	// bonus and penalty section has none, and counts in no maximum.
+	node := func(n *Node, depth int, achieved T, bonusPenalty bool) {
+		if bonusPenalty || depth > 2 {
 			return
 		}
-		ns := NodeScore{Code: n.Code, Title: n.Title, Max: n.MaxPoints, Achieved: achieved, Index: Percent(achieved, n.MaxPoints, rounding)}
-		switch depth {
-		case 1:
+		m := conv(n.MaxPoints)
+		ns := NodeScore{Code: n.Code, Title: n.Title, Max: n.MaxPoints, Achieved: dec(achieved), Index: pct(achieved, m)}
+		if depth == 1 {
+			max = max.Add(m)
 			sc.Areas = append(sc.Areas, ns)
-		case 2:
+		} else {
 			sc.Criteria = append(sc.Criteria, ns)
 		}
 	}
-	var walk func(n *Node, depth int) decimal.Decimal
-	walk = func(n *Node, depth int) decimal.Decimal {
+	// walk adds up a node; it also reports whether the node holds only
+	// bonus and penalty items.
+	var walk func(n *Node, depth int) (T, bool)
+	walk = func(n *Node, depth int) (T, bool) {
 		if n.IsLeaf() {
 			s := a.Items[n.Code]
-			final, provisional := ItemFinal(n, s)
+			fd, provisional := ItemFinal(n, s)
+			final := conv(fd)
 			if provisional && n.Method == MethodSelf {
 				sc.Provisional = true
 			}
 			if s != nil {
 				if s.Self != nil {
-					sc.Self = sc.Self.Add(*s.Self)
+					self = self.Add(conv(*s.Self))
 				}
 				if ap := s.Appraised(); ap != nil {
-					sc.Appraised = sc.Appraised.Add(ap.Points)
+					appraised = appraised.Add(conv(ap.Points))
 				}
 				if s.Survey != nil && n.Method == MethodSurvey {
-					sc.Survey = sc.Survey.Add(*s.Survey)
+					survey = survey.Add(conv(*s.Survey))
 				}
 			}
+			bp := false
 			switch n.Method {
 			case MethodBonus:
-				sc.Bonus = sc.Bonus.Add(final)
+				bonus, bp = bonus.Add(final), true
 			case MethodPenalty:
-				sc.Penalty = sc.Penalty.Add(final)
+				penalty, bp = penalty.Add(final), true
 			default:
 				scored = scored.Add(final)
 			}
-			node(n, depth, final)
-			return final
+			node(n, depth, final, bp)
+			return final, bp
 		}
-		var sum decimal.Decimal
+		var sum T
+		bpOnly := len(n.Children) > 0
 		for _, c := range n.Children {
-			sum = sum.Add(walk(c, depth+1))
+			v, bp := walk(c, depth+1)
+			sum, bpOnly = sum.Add(v), bpOnly && bp
 		}
-		node(n, depth, sum)
-		return sum
+		node(n, depth, sum, bpOnly)
+		return sum, bpOnly
 	}
 	for _, area := range f.Areas {
 		walk(area, 1)
 	}
-	final := scored.Add(sc.Bonus).Sub(sc.Penalty)
+	final := scored.Add(bonus).Sub(penalty)
 	if final.IsNegative() {
-		final = decimal.Zero
+		var zero T
+		final = zero
 	}
-	if final.GreaterThan(sc.Max) {
-		final = sc.Max
+	if final.GreaterThan(max) {
+		final = max
 	}
-	sc.Final = final
-	sc.Index = Percent(final, sc.Max, rounding)
-	return sc
+	sc.Self, sc.Appraised, sc.Survey, sc.Bonus, sc.Penalty = dec(self), dec(appraised), dec(survey), dec(bonus), dec(penalty)
+	sc.Final, sc.Max, sc.Index = dec(final), dec(max), pct(final, max)
+	return sc, ok
 }
 
 // Standing is one unit's line in a block's ranking.
