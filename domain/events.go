@@ -58,6 +58,7 @@ const (
 	TypeAssessmentFinalized     = "AssessmentFinalized"
 	TypeTokenIssued             = "TokenIssued"
 	TypeTokenRevoked            = "TokenRevoked"
+	TypeCheckpointPublished     = "CheckpointPublished"
 )
 
 // FrameworkRegistered adds a version of a framework to the library.
@@ -210,6 +211,18 @@ type TokenRevoked struct {
 	TokenID string `json:"tokenId"`
 }
 
+// CheckpointPublished records a signed checkpoint of the ledger's Merkle
+// tree as it was published: anyone who kept it can later prove the
+// history they were shown has not been rewritten.
+type CheckpointPublished struct {
+	// Size is the number of events the checkpoint covers; Root their
+	// RFC 6962 root hash (hex).
+	Size uint64 `json:"size"`
+	Root string `json:"root"`
+	// Note is the signed checkpoint, as served.
+	Note string `json:"note"`
+}
+
 // EventType names each kind of event.
 func (FrameworkRegistered) EventType() string     { return TypeFrameworkRegistered }
 func (CampaignOpened) EventType() string          { return TypeCampaignOpened }
@@ -231,6 +244,7 @@ func (ExplanationResolved) EventType() string     { return TypeExplanationResolv
 func (AssessmentFinalized) EventType() string     { return TypeAssessmentFinalized }
 func (TokenIssued) EventType() string             { return TypeTokenIssued }
 func (TokenRevoked) EventType() string            { return TypeTokenRevoked }
+func (CheckpointPublished) EventType() string     { return TypeCheckpointPublished }
 
 // SchemaVersion is the payload schema version of events whose schema has
 // not changed since the first release.
@@ -324,6 +338,8 @@ func newEvent(typ string) (Event, bool) {
 		return &TokenIssued{}, true
 	case TypeTokenRevoked:
 		return &TokenRevoked{}, true
+	case TypeCheckpointPublished:
+		return &CheckpointPublished{}, true
 	}
 	return nil, false
 }

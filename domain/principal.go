@@ -25,7 +25,13 @@ const (
 	RoleAuditor Role = "auditor"
 	// RolePublic is the anonymous reader of published results.
 	RolePublic Role = "public"
+	// RoleSystem is parledger itself, for what it records on its own
+	// (published checkpoints). No credential carries it.
+	RoleSystem Role = "system"
 )
+
+// System is the principal of what the server records on its own.
+var System = Principal{ID: "parledger", Role: RoleSystem}
 
 // Roles lists the roles that credentials can carry.
 var Roles = []Role{RoleUnit, RoleAppraiser, RoleHomeAffairs, RoleCouncil, RoleInstitute, RoleAuditor}

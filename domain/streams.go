@@ -12,10 +12,11 @@ const (
 	CampaignStreamPrefix   = "par.campaign:"
 	AssessmentStreamPrefix = "par.assessment:"
 	TokenStream            = "par.tokens"
+	CheckpointStream       = "par.checkpoints"
 )
 
 // StreamPrefixes lists the prefixes of all parledger streams.
-var StreamPrefixes = []string{FrameworkStreamPrefix, CampaignStreamPrefix, AssessmentStreamPrefix, TokenStream}
+var StreamPrefixes = []string{FrameworkStreamPrefix, CampaignStreamPrefix, AssessmentStreamPrefix, TokenStream, CheckpointStream}
 
 // FrameworkStream names the stream of a framework's versions.
 func FrameworkStream(id string) string { return FrameworkStreamPrefix + id }

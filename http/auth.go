@@ -224,6 +224,7 @@ func (s *Server) routes() {
 		s.handle(rt.method, rt.path, rt.roles, rt.h)
 	}
 	s.dashboardRoutes()
+	s.ledgerRoutes()
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

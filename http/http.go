@@ -29,6 +29,7 @@ import (
 	"github.com/parledger/parledger/eventstore/blobs"
 	"github.com/parledger/parledger/ledger"
 	"github.com/parledger/parledger/projections"
+	"github.com/parledger/parledger/transparency"
 )
 
 // Limits of requests.
@@ -59,6 +60,10 @@ type Server struct {
 	Runner  *projections.Runner
 	// History answers rankings as of a past moment; nil disables that.
 	History *projections.History
+	// Log and Signer serve the Merkle log's checkpoints and proofs; nil
+	// disables them.
+	Log     *transparency.Log
+	Signer  *transparency.Signer
 	Metrics *Metrics
 	Logger  *slog.Logger
 	// WriteWait bounds how long a write waits for the projections to show

@@ -31,8 +31,14 @@ type Metrics struct {
 // collectors, on a new registry. The projection gauges read runner and
 // store when scraped.
 func NewMetrics(store eventstore.Store, runner *projections.Runner) *Metrics {
+	return NewMetricsOn(prometheus.NewRegistry(), store, runner)
+}
+
+// NewMetricsOn is NewMetrics on a registry the caller made (so that, for
+// example, the EventStoreDB store registers its own metrics there too).
+func NewMetricsOn(reg *prometheus.Registry, store eventstore.Store, runner *projections.Runner) *Metrics {
 	m := &Metrics{
-		Registry: prometheus.NewRegistry(),
+		Registry: reg,
 		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parledger_events_appended_total", Help: "Events appended to the ledger, by event type.",
 		}, []string{"type"}),

@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/parledger/parledger/domain"
+	"github.com/parledger/parledger/eventstore"
 )
 
 // RegisterFramework adds a framework version to the library.
@@ -233,4 +235,55 @@ func (s *Service) RevokeToken(ctx context.Context, req Request, tokenID, reason 
 		rev, exists, err := s.lastRevision(ctx, domain.TokenStream)
 		return rev, exists, []domain.Decision{{Event: &domain.TokenRevoked{TokenID: tokenID}, Reason: reason}}, err
 	})
+}
+
+// PublishCheckpoint records a signed checkpoint as published, once per
+// tree size: publishing the same size again records nothing.
+func (s *Service) PublishCheckpoint(ctx context.Context, req Request, size uint64, root []byte, note []byte) (Result, error) {
+	if req.Principal.Role != domain.RoleHomeAffairs && req.Principal.Role != domain.RoleSystem {
+		return Result{}, domain.Errorf(domain.EFORBIDDEN, "%s (%s) may not publish checkpoints.", req.Principal.ID, req.Principal.Role)
+	}
+	return s.command(ctx, req, domain.CheckpointStream, func() (uint64, bool, []domain.Decision, error) {
+		events, err := s.lastEvents(ctx, domain.CheckpointStream, 1)
+		if err != nil {
+			return 0, false, nil, err
+		}
+		if len(events) > 0 {
+			if last, ok := events[0].Event.(*domain.CheckpointPublished); ok && last.Size == size {
+				return events[0].Revision, true, nil, nil
+			}
+		}
+		rev, exists, err := s.lastRevision(ctx, domain.CheckpointStream)
+		return rev, exists, []domain.Decision{{Event: &domain.CheckpointPublished{Size: size, Root: hex.EncodeToString(root), Note: string(note)}}}, err
+	})
+}
+
+// LatestCheckpoint returns the last published checkpoint, if any.
+func (s *Service) LatestCheckpoint(ctx context.Context) (*domain.CheckpointPublished, error) {
+	events, err := s.lastEvents(ctx, domain.CheckpointStream, 1)
+	if err != nil || len(events) == 0 {
+		return nil, err
+	}
+	cp, _ := events[0].Event.(*domain.CheckpointPublished)
+	return cp, nil
+}
+
+// lastEvents reads and decodes up to n events from the end of a stream,
+// newest first.
+func (s *Service) lastEvents(ctx context.Context, stream string, n uint64) ([]domain.Recorded, error) {
+	var out []domain.Recorded
+	for e, err := range s.store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{Direction: eventstore.Backwards, FromEnd: true, Limit: n}) {
+		if errors.Is(err, eventstore.ErrStreamNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, storeError(err)
+		}
+		r, err := Decode(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }

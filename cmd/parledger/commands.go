@@ -19,11 +19,6 @@ import (
 	"github.com/parledger/parledger/projections"
 )
 
-// dataFlags declares --data on fs.
-func dataFlags(fs *flag.FlagSet) *string {
-	return fs.String("data", DefaultConfig().Data, "data directory of the embedded store (PARLEDGER_DATA)")
-}
-
 func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
@@ -62,7 +57,7 @@ func (p *progressBar) set(n uint64, force bool) {
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	data := dataFlags(fs)
+	data, storeURL := storeFlags(fs)
 	campaign := fs.String("campaign", "", "print only this campaign")
 	until := fs.String("until", "", "replay only up to this log position, time (RFC 3339) or day (YYYY-MM-DD, its end in Hanoi)")
 	if err := parse(fs, args, stderr); err != nil {
@@ -72,7 +67,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	store, _, err := openLedger(*data, nil)
+	store, _, err := openFlagged(ctx, *data, *storeURL)
 	if err != nil {
 		return err
 	}
@@ -158,12 +153,12 @@ func comma(s string) string { return strings.Replace(s, ".", ",", 1) }
 
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	data := dataFlags(fs)
+	data, storeURL := storeFlags(fs)
 	out := fs.String("out", "-", "file to write, - for standard output")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
-	store, _, err := openLedger(*data, nil)
+	store, _, err := openFlagged(ctx, *data, *storeURL)
 	if err != nil {
 		return err
 	}
@@ -194,7 +189,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	data := dataFlags(fs)
+	data, storeURL := storeFlags(fs)
 	in := fs.String("in", "", "NDJSON export to import")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
@@ -207,7 +202,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer f.Close()
-	store, _, err := openLedger(*data, nil)
+	store, _, err := openFlagged(ctx, *data, *storeURL)
 	if err != nil {
 		return err
 	}
@@ -223,31 +218,12 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	data := dataFlags(fs)
-	if err := parse(fs, args, stderr); err != nil {
-		return err
-	}
-	store, _, err := openLedger(*data, nil)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	rep, err := store.Verify(ctx)
-	if err != nil {
-		return fmt.Errorf("verification failed: %w", err)
-	}
-	fmt.Fprintf(stdout, "ok: %d events in %d streams, positions 1 to %d gapless, every content hash verified\n", rep.Events, rep.Streams, rep.Head)
-	return nil
-}
-
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("token: use token create, token list or token revoke")
 	}
 	fs := flag.NewFlagSet("token "+args[0], flag.ContinueOnError)
-	data := dataFlags(fs)
+	data, storeURL := storeFlags(fs)
 	switch args[0] {
 	case "create":
 		id := fs.String("id", "", "principal id, e.g. to-cong-tac-001")
@@ -258,7 +234,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := parse(fs, args[1:], stderr); err != nil {
 			return err
 		}
-		store, _, err := openLedger(*data, nil)
+		store, _, err := openFlagged(ctx, *data, *storeURL)
 		if err != nil {
 			return err
 		}
@@ -277,7 +253,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := parse(fs, args[1:], stderr); err != nil {
 			return err
 		}
-		store, _, err := openLedger(*data, nil)
+		store, _, err := openFlagged(ctx, *data, *storeURL)
 		if err != nil {
 			return err
 		}

@@ -17,11 +17,11 @@ import (
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	data := dataFlags(fs)
+	data, storeURL := storeFlags(fs)
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
-	loaded, err := loadDemo(ctx, *data, stdout, true)
+	loaded, err := loadDemo(ctx, *data, *storeURL, stdout, true)
 	if err != nil {
 		return err
 	}
@@ -32,19 +32,23 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // loadDemoIfEmpty loads the demo when the ledger in dir has no events.
-func loadDemoIfEmpty(ctx context.Context, dir string, stdout io.Writer) error {
-	_, err := loadDemo(ctx, dir, stdout, false)
+func loadDemoIfEmpty(ctx context.Context, dir, storeURL string, stdout io.Writer) error {
+	_, err := loadDemo(ctx, dir, storeURL, stdout, false)
 	return err
 }
 
 // loadDemo plays the Hanoi 2017 campaign into an empty ledger on a
 // simulated clock, then issues demo credentials in real time and writes
 // them to demo-tokens.txt in the data directory.
-func loadDemo(ctx context.Context, dir string, stdout io.Writer, verbose bool) (bool, error) {
+func loadDemo(ctx context.Context, dir, storeURL string, stdout io.Writer, verbose bool) (bool, error) {
 	clock := demo.NewClock(demo.Start)
-	store, bl, err := openLedger(dir, clock.Now)
+	store, _, err := openStore(ctx, dir, storeURL, storeOptions{clock: clock.Now})
 	if err != nil {
 		return false, err
+	}
+	bl, err := openBlobs(dir)
+	if err != nil {
+		return false, errors.Join(err, store.Close())
 	}
 	empty, err := isEmpty(ctx, store)
 	if err != nil || !empty {

@@ -5,7 +5,8 @@
 //	parledger replay   rebuild the projections from the log and print rankings
 //	parledger export   write the whole ledger as NDJSON
 //	parledger import   copy an NDJSON export into a store
-//	parledger verify   check every event's hash and the store's structure
+//	parledger verify   check a store, a running server or an export
+//	parledger compare  check that two stores hold the same ledger
 //	parledger token    issue, list or revoke credentials
 package main
 
@@ -36,15 +37,18 @@ const usage = `parledger: the system of record for the PAR Index.
 
 Usage:
   parledger serve   [--addr :8080] [--data ./data] [--store URL] [--demo]
-  parledger demo    [--data ./data]
-  parledger replay  [--data ./data] [--campaign ID]
-  parledger export  [--data ./data] [--out FILE]
-  parledger import  [--data ./data] --in FILE
-  parledger verify  [--data ./data]
+  parledger demo    [--data ./data] [--store URL]
+  parledger replay  [--data ./data] [--store URL] [--campaign ID] [--until POSITION|TIME|DAY]
+  parledger export  [--data ./data] [--store URL] [--out FILE]
+  parledger import  [--data ./data] [--store URL] --in FILE
+  parledger verify  [--data ./data | --store URL]
+  parledger verify  --server URL --key FILE --checkpoint FILE
+  parledger verify  --export FILE --key FILE --checkpoint FILE
+  parledger compare --from DIR|URL --to DIR|URL
   parledger token   create|list|revoke ... (see parledger token -h)
 
 Every command takes its settings from flags or from the environment:
-PARLEDGER_ADDR, PARLEDGER_DATA, PARLEDGER_STORE.
+PARLEDGER_ADDR, PARLEDGER_DATA, PARLEDGER_STORE, PARLEDGER_ORIGIN.
 `
 
 // Run runs one command with its arguments.
@@ -76,6 +80,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runImport(ctx, rest, stdout, stderr)
 	case "verify":
 		return runVerify(ctx, rest, stdout, stderr)
+	case "compare":
+		return runCompare(ctx, rest, stdout, stderr)
 	case "token":
 		return runToken(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":

@@ -15,14 +15,25 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/parledger/parledger/eventstore/esdb/esdbtest"
+	"github.com/parledger/parledger/loadgen"
 )
 
 // MustRunMain starts a Main serving on a free loopback port with its data
 // in dir, and closes it when the test ends.
 func MustRunMain(tb testing.TB, dir string) *Main {
 	tb.Helper()
+	return MustRunMainOn(tb, dir, "")
+}
+
+// MustRunMainOn is MustRunMain on the given store setting (empty for the
+// embedded store).
+func MustRunMainOn(tb testing.TB, dir, store string) *Main {
+	tb.Helper()
 	m := NewMain(io.Discard, io.Discard)
-	m.Config = Config{Addr: "127.0.0.1:0", Data: dir, Quiet: true}
+	m.Config = DefaultConfig()
+	m.Config.Addr, m.Config.Data, m.Config.Quiet, m.Config.Store = "127.0.0.1:0", dir, true, store
 	if err := m.Run(context.Background()); err != nil {
 		tb.Fatalf("run: %v", err)
 	}
@@ -168,8 +179,57 @@ func issue(c client, id, role, scope string) string {
 // credentials, checks rankings, audit trail and metrics, restarts the
 // server on the same data directory and gets identical answers.
 func TestCampaignEndToEnd(t *testing.T) {
+	var bolt, esdb [2][]byte
+	t.Run("Embedded", func(t *testing.T) { bolt = playCampaign(t, "") })
+	t.Run("EventStoreDB", func(t *testing.T) {
+		// The protocol test double of EventStoreDB, through the real client.
+		srv := esdbtest.New(t, esdbtest.Options{})
+		esdb = playCampaign(t, srv.ConnectionString())
+	})
+	for i, what := range []string{"rankings", "audit trail"} {
+		if a, b := comparable(t, bolt[i]), comparable(t, esdb[i]); !bytes.Equal(a, b) {
+			t.Errorf("the %s on EventStoreDB differs from the embedded store's:\n%s\n%s", what, b, a)
+		}
+	}
+}
+
+// comparable drops from a JSON body what depends on the store rather than
+// on the campaign: log positions, event ids and times.
+func comparable(tb testing.TB, body []byte) []byte {
+	tb.Helper()
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		tb.Fatal(err)
+	}
+	var strip func(v any)
+	strip = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, k := range []string{"position", "eventId", "at", "recordedAt", "raisedAt", "resolvedAt"} {
+				delete(x, k)
+			}
+			for _, c := range x {
+				strip(c)
+			}
+		case []any:
+			for _, c := range x {
+				strip(c)
+			}
+		}
+	}
+	strip(v)
+	out, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// playCampaign plays a whole campaign on a server over the given store and
+// returns its final rankings and 001's audit trail.
+func playCampaign(t *testing.T, store string) [2][]byte {
 	dir := t.TempDir()
-	m := MustRunMain(t, dir)
+	m := MustRunMainOn(t, dir, store)
 	secret, err := os.ReadFile(filepath.Join(dir, "initial-token"))
 	if err != nil {
 		t.Fatal(err)
@@ -377,15 +437,18 @@ func TestCampaignEndToEnd(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	m2 := MustRunMain(t, dir)
+	m2 := MustRunMainOn(t, dir, store)
 	api2 := client{tb: t, base: m2.Server.URL()}
 	api2.must(200, "GET", "/readyz", nil)
-	if got := api2.must(200, "GET", "/api/v1/campaigns/thu-nghiem/rankings", nil).body; !bytes.Equal(got, rankings) {
+	// The restart may publish a checkpoint (an event of its own): compare
+	// everything but the log position.
+	if got := api2.must(200, "GET", "/api/v1/campaigns/thu-nghiem/rankings", nil).body; !bytes.Equal(withoutPosition(t, got), withoutPosition(t, rankings)) {
 		t.Errorf("rankings after restart differ:\n%s\n%s", got, rankings)
 	}
 	if got := api2.as(f.auditor).must(200, "GET", a1+"/audit", nil).body; !bytes.Equal(got, auditBody) {
 		t.Errorf("audit trail after restart differs")
 	}
+	return [2][]byte{rankings, auditBody}
 }
 
 // TestDemo loads the demo the way the README's first command does and
@@ -465,3 +528,139 @@ func TestDemo(t *testing.T) {
 func decimalOf(s string) (decimal.Decimal, error) { return decimal.NewFromString(s) }
 
 func decimalMust(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+// withoutPosition drops the top-level "position" of a JSON object.
+func withoutPosition(tb testing.TB, body []byte) []byte {
+	tb.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		tb.Fatal(err)
+	}
+	delete(m, "position")
+	out, err := json.Marshal(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// runCLI runs a parledger command and returns its output.
+func runCLI(tb testing.TB, args ...string) (string, error) {
+	tb.Helper()
+	var out, errOut bytes.Buffer
+	err := Run(context.Background(), args, &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+// TestMigrateAndVerify moves a ledger from the embedded store into
+// EventStoreDB (the protocol test double) and checks the copy is whole,
+// then verifies a running server against a saved checkpoint and an export
+// offline, and catches an edited export.
+func TestMigrateAndVerify(t *testing.T) {
+	dir := t.TempDir()
+	store, _, err := openStore(context.Background(), dir, "", storeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadgen.Import(context.Background(), store, loadgen.DefaultConfig(5), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	export := filepath.Join(t.TempDir(), "ledger.ndjson")
+	if out, err := runCLI(t, "export", "--data", dir, "--out", export); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	srv := esdbtest.New(t, esdbtest.Options{})
+	if out, err := runCLI(t, "import", "--store", srv.ConnectionString(), "--in", export); err != nil {
+		t.Fatalf("import into EventStoreDB: %v\n%s", err, out)
+	}
+	out, err := runCLI(t, "compare", "--from", dir, "--to", srv.ConnectionString())
+	if err != nil || !strings.Contains(out, "ok: both hold the same") {
+		t.Fatalf("compare: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "import", "--store", srv.ConnectionString(), "--in", export); err != nil || !strings.Contains(out, "0 imported") {
+		t.Errorf("importing twice: %v\n%s", err, out)
+	}
+
+	// Online: a running server, its key, a checkpoint kept between visits.
+	m := MustRunMain(t, dir)
+	admin := client{tb: t, base: m.Server.URL(), token: mustSecret(t, dir)}
+	key := filepath.Join(t.TempDir(), "ledger.pub")
+	if err := os.WriteFile(key, admin.must(200, "GET", "/api/v1/ledger/key", nil).body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	saved := filepath.Join(t.TempDir(), "checkpoint")
+	admin.must(201, "POST", "/api/v1/ledger/checkpoints", nil)
+	if out, err := runCLI(t, "verify", "--server", m.Server.URL(), "--key", key, "--checkpoint", saved); err != nil || !strings.Contains(out, "trusting this first one") {
+		t.Fatalf("first online verify: %v\n%s", err, out)
+	}
+	admin.must(201, "POST", "/api/v1/tokens", map[string]any{"principal": map[string]string{"id": "kiem-toan", "role": "auditor"}})
+	head, err := m.Store.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.Log.WaitSize(wctx, uint64(head)); err != nil { // the Merkle log takes the new events
+		t.Fatal(err)
+	}
+	admin.must(201, "POST", "/api/v1/ledger/checkpoints", nil)
+	if out, err := runCLI(t, "verify", "--server", m.Server.URL(), "--key", key, "--checkpoint", saved); err != nil || !strings.Contains(out, "without rewriting") {
+		t.Fatalf("second online verify: %v\n%s", err, out)
+	}
+	// An event's page shows its inclusion in the last checkpoint.
+	var ev struct {
+		Inclusion struct {
+			Included bool
+			Detail   string
+		}
+	}
+	admin.must(200, "GET", "/api/v1/events/3", nil).json(t, &ev)
+	if !ev.Inclusion.Included {
+		t.Errorf("event 3 is not shown included: %+v", ev.Inclusion)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Offline: the export of the whole ledger against the saved checkpoint.
+	full := filepath.Join(t.TempDir(), "full.ndjson")
+	if out, err := runCLI(t, "export", "--data", dir, "--out", full); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "verify", "--export", full, "--key", key, "--checkpoint", saved); err != nil || !strings.HasPrefix(out, "ok:") {
+		t.Fatalf("offline verify: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	edited := -1
+	for i, l := range lines {
+		if strings.Contains(l, `"type":"AppraisalRecorded"`) {
+			lines[i], edited = strings.Replace(l, `"reason":"`, `"reason":"Sửa: `, 1), i
+			break
+		}
+	}
+	if err := os.WriteFile(full, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, "verify", "--export", full, "--key", key, "--checkpoint", saved); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("line %d", edited+1)) {
+		t.Errorf("an edited export (line %d) verified: %v\n%s", edited+1, err, out)
+	}
+	if out, err := runCLI(t, "verify", "--data", dir); err != nil || !strings.Contains(out, "match the ledger") {
+		t.Errorf("verify the store: %v\n%s", err, out)
+	}
+}
+
+func mustSecret(tb testing.TB, dir string) string {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "initial-token"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}

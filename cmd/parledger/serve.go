@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"os"
@@ -20,6 +22,7 @@ import (
 	ledgerhttp "github.com/parledger/parledger/http"
 	"github.com/parledger/parledger/ledger"
 	"github.com/parledger/parledger/projections"
+	"github.com/parledger/parledger/transparency"
 )
 
 // Config is the configuration of serve, from flags and environment.
@@ -29,11 +32,19 @@ type Config struct {
 	Store string // PARLEDGER_STORE: empty for the embedded store in Data
 	Demo  bool   // load the demo into an empty ledger first
 	Quiet bool   // log warnings and errors only
+	// Origin names the log in its signed checkpoints (PARLEDGER_ORIGIN).
+	Origin string
+	// CheckpointEvery is how often a new checkpoint is published when the
+	// ledger has grown; zero publishes only on demand.
+	CheckpointEvery time.Duration
 }
 
 // DefaultConfig returns the defaults, overridden by the environment.
 func DefaultConfig() Config {
-	c := Config{Addr: ":8080", Data: "./data"}
+	c := Config{Addr: ":8080", Data: "./data", Origin: transparency.DefaultOrigin, CheckpointEvery: 10 * time.Minute}
+	if v := os.Getenv("PARLEDGER_ORIGIN"); v != "" {
+		c.Origin = v
+	}
 	if v := os.Getenv("PARLEDGER_ADDR"); v != "" {
 		c.Addr = v
 	}
@@ -53,12 +64,14 @@ func (c Config) Validate() error {
 	if c.Data == "" {
 		errs = append(errs, errors.New("--data is empty"))
 	}
-	switch {
-	case c.Store == "", c.Store == "bolt":
-	case strings.HasPrefix(c.Store, "esdb://"), strings.HasPrefix(c.Store, "esdb+discover://"), strings.HasPrefix(c.Store, "kurrentdb://"):
-		errs = append(errs, errors.New("--store: the EventStoreDB store is not available in this build yet; use the embedded store"))
-	default:
-		errs = append(errs, fmt.Errorf("--store %q: use an empty value for the embedded store, or esdb://host:2113", c.Store))
+	if err := validateStore(c.Store); err != nil {
+		errs = append(errs, err)
+	}
+	if strings.TrimSpace(c.Origin) == "" || strings.ContainsAny(c.Origin, "\n") {
+		errs = append(errs, errors.New("--origin must be one line of text naming the log"))
+	}
+	if c.CheckpointEvery < 0 {
+		errs = append(errs, errors.New("--checkpoint-every must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -68,13 +81,16 @@ func (c Config) Validate() error {
 type Main struct {
 	Config Config
 
-	Store   *bolt.Store
+	Store   eventstore.Store
+	Bolt    *bolt.Store // the embedded store, nil on EventStoreDB
 	Blobs   *blobs.Store
 	Service *ledger.Service
 	Board   *projections.Scoreboard
 	Tokens  *projections.Tokens
 	Runner  *projections.Runner
 	History *projections.History
+	Log     *transparency.Log
+	Signer  *transparency.Signer
 	Server  *ledgerhttp.Server
 	Logger  *slog.Logger
 
@@ -97,6 +113,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Config.Store, "store", m.Config.Store, "store: empty for the embedded store, esdb://... for EventStoreDB (PARLEDGER_STORE)")
 	fs.BoolVar(&m.Config.Demo, "demo", m.Config.Demo, "load the Hanoi 2017 demo into an empty ledger first")
 	fs.BoolVar(&m.Config.Quiet, "quiet", m.Config.Quiet, "log warnings and errors only")
+	fs.StringVar(&m.Config.Origin, "origin", m.Config.Origin, "the log's name in its signed checkpoints (PARLEDGER_ORIGIN)")
+	fs.DurationVar(&m.Config.CheckpointEvery, "checkpoint-every", m.Config.CheckpointEvery, "publish a signed checkpoint this often when the ledger grew (0: on demand only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,30 +133,45 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Logger = slog.New(slog.NewTextHandler(m.stderr, &slog.HandlerOptions{Level: level}))
 	if m.Config.Demo {
-		if err := loadDemoIfEmpty(ctx, m.Config.Data, m.stdout); err != nil {
+		if err := loadDemoIfEmpty(ctx, m.Config.Data, m.Config.Store, m.stdout); err != nil {
 			return err
 		}
 	}
-	store, bl, err := openLedger(m.Config.Data, nil)
+	reg := prometheus.NewRegistry()
+	store, bs, err := openStore(ctx, m.Config.Data, m.Config.Store, storeOptions{registry: reg, logger: m.Logger})
 	if err != nil {
 		return err
 	}
-	m.Store, m.Blobs = store, bl
+	m.Store, m.Bolt = store, bs
+	if m.Blobs, err = openBlobs(m.Config.Data); err != nil {
+		return err
+	}
 	m.Board, m.Tokens = projections.NewScoreboard(), projections.NewTokens()
 	if m.History, err = projections.OpenHistory(filepath.Join(m.Config.Data, "timeline.db"), m.Board, store); err != nil {
-		_ = store.Close()
+		return err
+	}
+	if m.Log, err = transparency.Open(filepath.Join(m.Config.Data, transparency.FileName), transparency.Options{Logger: m.Logger}); err != nil {
+		return err
+	}
+	if m.Signer, err = transparency.LoadOrCreateKey(m.Config.Data, m.Config.Origin); err != nil {
 		return err
 	}
 	m.Runner = projections.NewRunner(store, m.Logger, m.Board, m.Tokens, m.History)
-	metrics := ledgerhttp.NewMetrics(store, m.Runner)
+	metrics := ledgerhttp.NewMetricsOn(reg, store, m.Runner)
 	m.Service = ledger.NewService(store, ledger.Options{Observer: metrics})
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go func() {
 		defer m.wg.Done()
 		_ = m.Runner.Run(runCtx)
+	}()
+	go func() {
+		defer m.wg.Done()
+		if err := m.Log.Follow(runCtx, store); err != nil {
+			m.Logger.Error("the Merkle log stopped: the ledger differs from it", "err", err)
+		}
 	}()
 
 	if err := m.bootstrapToken(ctx); err != nil {
@@ -147,13 +180,69 @@ func (m *Main) Run(ctx context.Context) error {
 
 	m.Server = ledgerhttp.NewServer()
 	m.Server.Addr = m.Config.Addr
-	m.Server.Service, m.Server.Blobs, m.Server.Board, m.Server.Tokens = m.Service, bl, m.Board, m.Tokens
+	m.Server.Service, m.Server.Blobs, m.Server.Board, m.Server.Tokens = m.Service, m.Blobs, m.Board, m.Tokens
 	m.Server.Runner, m.Server.Metrics, m.Server.Logger, m.Server.History = m.Runner, metrics, m.Logger, m.History
+	m.Server.Log, m.Server.Signer = m.Log, m.Signer
 	if err := m.Server.Open(); err != nil {
 		return err
 	}
-	m.Logger.Info("parledger serving", "url", m.Server.URL(), "data", m.Config.Data)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.publishCheckpoints(runCtx)
+	}()
+	m.Logger.Info("parledger serving", "url", m.Server.URL(), "data", m.Config.Data, "store", storeName(m.Config.Store))
 	return nil
+}
+
+func storeName(store string) string {
+	if isESDB(store) {
+		return "EventStoreDB"
+	}
+	return "embedded"
+}
+
+// publishCheckpoints checks, once the Merkle log has caught up, that it
+// still matches the last published checkpoint, then publishes a signed
+// checkpoint every CheckpointEvery while the ledger grows.
+func (m *Main) publishCheckpoints(ctx context.Context) {
+	for !m.Log.CaughtUp() {
+		if m.Log.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if latest, err := m.Service.LatestCheckpoint(ctx); err == nil && latest != nil {
+		cp, err := transparency.ParseCheckpoint([]byte(latest.Note), m.Signer.Verifier())
+		if err == nil {
+			err = m.Log.VerifyCheckpoint(cp)
+		}
+		if err != nil {
+			m.Logger.Error("the Merkle log does not match the last published checkpoint", "size", latest.Size, "err", err)
+		}
+	}
+	if m.Config.CheckpointEvery <= 0 {
+		return
+	}
+	tick := time.NewTicker(m.Config.CheckpointEvery)
+	defer tick.Stop()
+	for {
+		latest, err := m.Service.LatestCheckpoint(ctx)
+		if err == nil && (latest == nil || m.Log.Size() > latest.Size) {
+			if _, err := m.Server.PublishCheckpoint(ctx, domain.System); err != nil && ctx.Err() == nil {
+				m.Logger.Warn("publish checkpoint", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // bootstrapToken issues a first Home Affairs credential when the ledger has
@@ -217,24 +306,13 @@ func (m *Main) Close() error {
 	if m.History != nil {
 		errs = append(errs, m.History.Close())
 	}
+	if m.Log != nil {
+		errs = append(errs, m.Log.Close())
+	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// openLedger opens the embedded store and the blob store in dir.
-func openLedger(dir string, clock func() time.Time) (*bolt.Store, *blobs.Store, error) {
-	store, err := bolt.Open(dir, bolt.Options{Clock: clock})
-	if err != nil {
-		return nil, nil, err
-	}
-	bl, err := blobs.Open(filepath.Join(dir, "blobs"), blobs.Options{})
-	if err != nil {
-		_ = store.Close()
-		return nil, nil, err
-	}
-	return store, bl, nil
 }
 
 // isEmpty reports whether a store has no events.
