@@ -167,6 +167,17 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.waitFor(fmt.Sprintf(`document.querySelectorAll('#audit-table tbody tr[data-revision]').length === %d && document.getElementById('audit-meta').textContent.includes('khớp bộ lọc')`, len(byActor.Entries)), "the trail of 1.1.1 by "+actor)
 	step("audit trail: all, by item, by actor; CSV", t0)
 
+	// An event of the trail, with its inclusion in a signed checkpoint.
+	t0 = time.Now()
+	ha.must(201, "POST", "/api/v1/ledger/checkpoints", nil)
+	b.click(`#audit-table tbody tr[data-position]`)
+	b.waitFor(`document.getElementById('event-proof').dataset.included === 'yes'`, "the event's inclusion proof")
+	if text := evalJS[string](b, `document.getElementById('event-proof').textContent`); !strings.Contains(text, "đã kiểm chứng") {
+		t.Errorf("event proof status %q", text)
+	}
+	b.shot("05b-su-kien-va-bang-chung")
+	step("an event and its inclusion proof", t0)
+
 	// 7. A diff between two versions of 005.
 	t0 = time.Now()
 	from, to := trail.Entries[20].Revision, trail.Entries[len(trail.Entries)-1].Revision

@@ -420,6 +420,41 @@ function renderArea() {
 
 // --- audit trail
 
+// showEvent shows one event of the ledger and whether it is proved
+// included in the last published checkpoint of the Merkle log.
+async function showEvent(position) {
+  const box = $('event-detail');
+  box.hidden = false;
+  $('event-position').textContent = `#${position}`;
+  $('event-proof').textContent = 'Đang kiểm tra…';
+  $('event-fields').replaceChildren();
+  try {
+    const e = await api(`/api/v1/events/${position}`);
+    const inc = e.inclusion;
+    let proof = 'Máy chủ không lưu cây Merkle.';
+    if (inc) {
+      proof = inc.included
+        ? `✓ Có trong điểm kiểm tra đã ký gồm ${inc.checkpointSize} sự kiện; bằng chứng gồm ${(inc.proof?.hashes || []).length} giá trị băm, đã kiểm chứng.`
+        : `Chưa có bằng chứng: ${inc.detail}`;
+    }
+    $('event-proof').textContent = proof;
+    $('event-proof').dataset.included = inc?.included ? 'yes' : 'no';
+    const row = (k, v) => [h('dt', {}, k), h('dd', {}, v)];
+    $('event-fields').replaceChildren(
+      ...row('Mã sự kiện', e.id),
+      ...row('Luồng, phiên bản', `${e.stream} · ${e.revision}`),
+      ...row('Thời điểm ghi', fmt.dateTime(e.recordedAt)),
+      ...row('Loại', fmt.eventLabel[e.type] || e.type),
+      ...row('Người thực hiện', actorText(e.actor)),
+      ...row('Lý do', e.reason || '—'),
+      ...row('Mã băm nội dung (SHA-256)', e.contentHash),
+      ...row('Nội dung', JSON.stringify(e.payload)),
+    );
+  } catch (err) {
+    $('event-proof').textContent = explain(err, 'sự kiện');
+  }
+}
+
 function describeChange(e) {
   const before = e.before || {};
   const after = e.after || {};
@@ -489,7 +524,7 @@ async function renderAudit() {
     actorSel.value = actors.some((a) => a.id === keep) ? keep : '';
     const q = auditQuery();
     const entries = q.toString() ? (await api(`${unitPath()}/audit?${q}`)).entries || [] : all;
-    fillTable(table, auditColumns(), entries, (e) => ({ dataset: { revision: e.revision, type: e.type } }), 'Không có sự kiện nào khớp bộ lọc.');
+    fillTable(table, auditColumns(), entries, (e) => ({ dataset: { revision: e.revision, type: e.type, position: e.position }, class: 'clickable', title: 'Xem sự kiện và bằng chứng toàn vẹn' }), 'Không có sự kiện nào khớp bộ lọc.');
     const unit = allRows().find((r) => r.unitCode === state.unit);
     meta.textContent = `${unit ? unit.unitName : state.unit}: ${entries.length} sự kiện` +
       (q.toString() ? ` khớp bộ lọc (trong tổng số ${all.length})` : '') + '. Giờ Hà Nội.';
@@ -829,6 +864,10 @@ function bind() {
   $('message-close').addEventListener('click', clearNotice);
   document.querySelectorAll('.unit-select').forEach((sel) => sel.addEventListener('change', () => setUnit(sel.value)));
   $('audit-form').addEventListener('submit', (e) => { e.preventDefault(); renderAudit(); });
+  $('audit-table').addEventListener('click', (e) => {
+    const tr = e.target.closest('tr[data-position]');
+    if (tr) showEvent(tr.dataset.position);
+  });
   $('audit-clear').addEventListener('click', () => { $('audit-item').value = ''; $('audit-actor').value = ''; renderAudit(); });
   $('diff-form').addEventListener('submit', (e) => { e.preventDefault(); renderDiff(); });
   $('expl-all').addEventListener('change', renderExplanations);
