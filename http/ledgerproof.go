@@ -259,14 +259,29 @@ type InclusionStatus struct {
 	Proof          *transparency.InclusionProof `json:"proof,omitempty"`
 }
 
+// getEvent answers the event at a log position, or the event with an id
+// (when the path names a UUID), with its inclusion status.
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
-	pos, err := strconv.ParseUint(vars(r, "position"), 10, 64)
-	if err != nil || pos == 0 {
-		return domain.Errorf(domain.ENOTFOUND, "No event at %q.", vars(r, "position"))
-	}
-	e, err := s.eventAt(r.Context(), pos)
-	if err != nil {
-		return err
+	var e eventstore.Event
+	if id, err := uuid.Parse(vars(r, "position")); err == nil {
+		if err := s.needLog(); err != nil {
+			return err
+		}
+		index, err := s.Log.LeafIndex(id)
+		if err != nil {
+			return proofError(err)
+		}
+		if e, err = s.eventAtIndex(r.Context(), index, id); err != nil {
+			return err
+		}
+	} else {
+		pos, err := strconv.ParseUint(vars(r, "position"), 10, 64)
+		if err != nil || pos == 0 {
+			return domain.Errorf(domain.ENOTFOUND, "No event at %q.", vars(r, "position"))
+		}
+		if e, err = s.eventAt(r.Context(), pos); err != nil {
+			return err
+		}
 	}
 	if p.Role == domain.RoleUnit {
 		if _, unit, ok := domain.ParseAssessmentStream(e.Stream); !ok || unit != p.Scope {

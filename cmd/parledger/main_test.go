@@ -610,6 +610,13 @@ func TestMigrateAndVerify(t *testing.T) {
 	if out, err := runCLI(t, "verify", "--server", m.Server.URL(), "--key", key, "--checkpoint", saved); err != nil || !strings.Contains(out, "without rewriting") {
 		t.Fatalf("second online verify: %v\n%s", err, out)
 	}
+	// One event, as served, is a leaf of the signed tree.
+	var third struct{ ID string }
+	admin.must(200, "GET", "/api/v1/events/3", nil).json(t, &third)
+	t.Setenv("PARLEDGER_TOKEN", admin.token)
+	if out, err := runCLI(t, "verify", "--server", m.Server.URL(), "--key", key, "--checkpoint", saved, "--event", third.ID); err != nil || !strings.Contains(out, "is leaf 2 of the signed tree") {
+		t.Fatalf("online verify of an event: %v\n%s", err, out)
+	}
 	// An event's page shows its inclusion in the last checkpoint.
 	var ev struct {
 		Inclusion struct {
@@ -650,6 +657,11 @@ func TestMigrateAndVerify(t *testing.T) {
 	}
 	if out, err := runCLI(t, "verify", "--export", full, "--key", key, "--checkpoint", saved); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("line %d", edited+1)) {
 		t.Errorf("an edited export (line %d) verified: %v\n%s", edited+1, err, out)
+	}
+	// With the server's Merkle log at hand, the first event that differs
+	// is named even where only the root disagrees.
+	if out, err := runCLI(t, "verify", "--export", full, "--key", key, "--checkpoint", saved, "--data", dir); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("line %d", edited+1)) {
+		t.Errorf("an edited export verified with the Merkle log: %v\n%s", err, out)
 	}
 	if out, err := runCLI(t, "verify", "--data", dir); err != nil || !strings.Contains(out, "match the ledger") {
 		t.Errorf("verify the store: %v\n%s", err, out)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,16 +35,28 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	export := fs.String("export", "", "verify this NDJSON export offline")
 	keyFile := fs.String("key", "", "file holding the log's public key (GET /api/v1/ledger/key)")
 	cpFile := fs.String("checkpoint", "", "checkpoint file: the one saved last time (online; updated) or the one to check the export against")
+	event := fs.String("event", "", "online: also check that this event (id) is in the signed tree (needs PARLEDGER_TOKEN)")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
 	switch {
-	case *server != "" && *export != "":
-		return errors.New("verify: give --server or --export, not both")
-	case *server != "":
-		return verifyServer(ctx, *server, *keyFile, *cpFile, stdout)
 	case *export != "":
-		return verifyExport(*export, *keyFile, *cpFile, stdout)
+		// With --server or --data, a root mismatch is narrowed down to the
+		// first event that differs.
+		var ref transparency.Prover
+		if *server != "" {
+			ref = &apiClient{base: strings.TrimRight(*server, "/"), http: &http.Client{Timeout: 30 * time.Second}, ctx: ctx}
+		} else if path := filepath.Join(*data, transparency.FileName); fileExists(path) {
+			lg, err := transparency.Open(path, transparency.Options{})
+			if err != nil {
+				return err
+			}
+			defer lg.Close()
+			ref = lg
+		}
+		return verifyExport(*export, *keyFile, *cpFile, ref, stdout)
+	case *server != "":
+		return verifyServer(ctx, *server, *keyFile, *cpFile, *event, stdout)
 	}
 	return verifyStore(ctx, *data, *storeURL, stdout)
 }
@@ -122,7 +136,7 @@ func verifierFrom(path string) (note.Verifier, error) {
 // verifyServer fetches the server's latest checkpoint, checks its
 // signature, proves it consistent with the checkpoint saved last time, and
 // saves it.
-func verifyServer(ctx context.Context, server, keyFile, cpFile string, stdout io.Writer) error {
+func verifyServer(ctx context.Context, server, keyFile, cpFile, event string, stdout io.Writer) error {
 	if cpFile == "" {
 		return errors.New("verify: --checkpoint is required (where the last checkpoint is kept)")
 	}
@@ -134,26 +148,8 @@ func verifyServer(ctx context.Context, server, keyFile, cpFile string, stdout io
 	if err != nil {
 		return fmt.Errorf("verify: --server: %w", err)
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	get := func(path string) ([]byte, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+path, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(b)))
-		}
-		return b, nil
-	}
+	api := &apiClient{base: base.String(), http: &http.Client{Timeout: 30 * time.Second}, ctx: ctx, token: os.Getenv("PARLEDGER_TOKEN")}
+	get := api.get
 	raw, err := get("/api/v1/ledger/checkpoint")
 	if err != nil {
 		return err
@@ -182,6 +178,11 @@ func verifyServer(ctx context.Context, server, keyFile, cpFile string, stdout io
 		}
 		fmt.Fprintf(stdout, "ok: the ledger grew from %d to %d events without rewriting any of the first %d\n", old.Size, latest.Size, old.Size)
 	}
+	if event != "" {
+		if err := verifyServedEvent(api, latest, event, stdout); err != nil {
+			return err
+		}
+	}
 	if err := transparency.WriteCheckpointFile(cpFile, latest); err != nil {
 		return err
 	}
@@ -189,9 +190,93 @@ func verifyServer(ctx context.Context, server, keyFile, cpFile string, stdout io
 	return nil
 }
 
+// verifyServedEvent checks that an event, as the server serves it (its
+// revision, recorded time and content hash), is a leaf of the signed tree.
+func verifyServedEvent(api *apiClient, cp transparency.Checkpoint, id string, stdout io.Writer) error {
+	body, err := api.get("/api/v1/events/" + url.PathEscape(id))
+	if err != nil {
+		return err
+	}
+	var ev struct {
+		Revision    uint64
+		RecordedAt  time.Time
+		ContentHash eventstore.Hash
+		Position    uint64
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return fmt.Errorf("verify: the event: %w", err)
+	}
+	body, err = api.get(fmt.Sprintf("/api/v1/ledger/proof/inclusion?event=%s&size=%d", url.QueryEscape(id), cp.Size))
+	if err != nil {
+		return err
+	}
+	proof, err := transparency.ParseInclusionProof(body)
+	if err != nil {
+		return fmt.Errorf("verification failed: %w", err)
+	}
+	e := eventstore.Event{Revision: ev.Revision, RecordedAt: ev.RecordedAt, ContentHash: ev.ContentHash}
+	if !bytes.Equal(transparency.LeafHash(&e), proof.LeafHash) {
+		return fmt.Errorf("verification failed: event %s as served (revision %d, recorded %s, hash %s) is not the leaf the proof proves", id, ev.Revision, ev.RecordedAt.Format(time.RFC3339Nano), ev.ContentHash)
+	}
+	if err := transparency.VerifyInclusion(cp, proof); err != nil {
+		return fmt.Errorf("verification failed: event %s: %w", id, err)
+	}
+	fmt.Fprintf(stdout, "ok: event %s (position %d) is leaf %d of the signed tree of %d events\n", id, ev.Position, proof.LeafIndex, cp.Size)
+	return nil
+}
+
+// apiClient reads a server's ledger routes.
+type apiClient struct {
+	base  string
+	http  *http.Client
+	ctx   context.Context
+	token string
+}
+
+func (c *apiClient) get(path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(c.ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return b, nil
+}
+
+// ConsistencyProof asks the server for a consistency proof (Prover).
+func (c *apiClient) ConsistencyProof(size1, size2 uint64) ([][]byte, error) {
+	body, err := c.get(fmt.Sprintf("/api/v1/ledger/proof/consistency?from=%d&to=%d", size1, size2))
+	if err != nil {
+		return nil, err
+	}
+	p, err := transparency.ParseConsistencyProof(body)
+	if err != nil {
+		return nil, err
+	}
+	return p.Hashes, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // verifyExport recomputes every content hash of an export and the Merkle
 // root of the events a signed checkpoint covers.
-func verifyExport(path, keyFile, cpFile string, stdout io.Writer) error {
+func verifyExport(path, keyFile, cpFile string, ref transparency.Prover, stdout io.Writer) error {
 	v, err := verifierFrom(keyFile)
 	if err != nil {
 		return err
@@ -208,7 +293,7 @@ func verifyExport(path, keyFile, cpFile string, stdout io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	rep, err := transparency.VerifyExport(f, cp, nil)
+	rep, err := transparency.VerifyExport(f, cp, ref)
 	if err != nil {
 		return fmt.Errorf("verification failed: %w", err)
 	}
