@@ -5,13 +5,18 @@ import (
 	"encoding/json"
 )
 
-// compactJSON returns a copy of b without insignificant whitespace, or
-// json.Compact's error when b is not one valid JSON value. Payloads almost
-// always arrive compact already (encoding/json's Marshal writes them so);
-// isCompactJSON recognises those in one pass without the general
-// scanner, and everything else goes through json.Compact.
-func compactJSON(b []byte) ([]byte, error) {
+// compactJSON returns b without insignificant whitespace, or json.Compact's
+// error when b is not one valid JSON value. The result is a copy of b,
+// except that b itself is returned when it is compact already and
+// copyCompact is false. Payloads almost always arrive compact (encoding/
+// json's Marshal writes them so); isCompactJSON recognises those in one
+// pass without the general scanner, and everything else goes through
+// json.Compact.
+func compactJSON(b []byte, copyCompact bool) ([]byte, error) {
 	if isCompactJSON(b) {
+		if !copyCompact {
+			return b, nil
+		}
 		return bytes.Clone(b), nil
 	}
 	var buf bytes.Buffer

@@ -32,7 +32,7 @@ func TestIsCompactJSON(t *testing.T) {
 		if isCompactJSON([]byte(deeper)) {
 			t.Errorf("%d levels taken by the fast path", maxFastDepth+1)
 		}
-		if got, err := compactJSON([]byte(deeper)); err != nil || string(got) != deeper {
+		if got, err := compactJSON([]byte(deeper), true); err != nil || string(got) != deeper {
 			t.Errorf("compactJSON(%d levels) = %q, %v", maxFastDepth+1, got, err)
 		}
 	})
@@ -50,7 +50,7 @@ func checkCompactFastPath(t *testing.T, b []byte) {
 	if fast := isCompactJSON(b); fast != unchanged && !(unchanged && depthOver(b, maxFastDepth)) {
 		t.Errorf("isCompactJSON(%q) = %v, but json.Compact gives %q, %v", b, fast, want.Bytes(), werr)
 	}
-	got, err := compactJSON(b)
+	got, err := compactJSON(b, true)
 	if (err == nil) != (werr == nil) || err == nil && !bytes.Equal(got, want.Bytes()) {
 		t.Errorf("compactJSON(%q) = %q, %v; json.Compact gives %q, %v", b, got, err, want.Bytes(), werr)
 	}
@@ -94,7 +94,7 @@ func BenchmarkCompactJSON(b *testing.B) {
 	b.Run("FastPath", func(b *testing.B) {
 		b.SetBytes(int64(len(payload)))
 		for b.Loop() {
-			if _, err := compactJSON(payload); err != nil {
+			if _, err := compactJSON(payload, true); err != nil {
 				b.Fatal(err)
 			}
 		}

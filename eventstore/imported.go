@@ -12,7 +12,7 @@ func ValidateImported(e *Event) error {
 	if err := ValidateStreamName(e.Stream); err != nil {
 		return fmt.Errorf("event %s: %w", e.ID, err)
 	}
-	prepared, err := prepareEvent(&e.EventData)
+	prepared, err := prepareEvent(&e.EventData, false)
 	if err != nil {
 		return fmt.Errorf("event %s: %w", e.ID, err)
 	}

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -53,8 +54,21 @@ func ValidateStreamName(name string) error {
 
 // PrepareAppend checks an append request against the contract and returns
 // the events as they will be stored (payloads compacted). The caller's
-// slices are not modified. Every store calls it before writing.
+// slices are not modified. Every store calls it (or PrepareAppendTo)
+// before writing.
 func PrepareAppend(stream string, events []EventData) ([]EventData, error) {
+	return prepareAppend(nil, stream, events, true)
+}
+
+// PrepareAppendTo is PrepareAppend for a store that encodes the events
+// before it returns: it appends the prepared events to dst, and a payload
+// that is already compact is not copied, so the prepared event shares its
+// bytes with the caller's. The caller's slices are still not modified.
+func PrepareAppendTo(dst []EventData, stream string, events []EventData) ([]EventData, error) {
+	return prepareAppend(dst, stream, events, false)
+}
+
+func prepareAppend(dst []EventData, stream string, events []EventData, copyPayload bool) ([]EventData, error) {
 	if err := ValidateStreamName(stream); err != nil {
 		return nil, err
 	}
@@ -64,7 +78,8 @@ func PrepareAppend(stream string, events []EventData) ([]EventData, error) {
 	if len(events) > MaxBatchEvents {
 		return nil, fmt.Errorf("%w: %d events, at most %d", ErrBatchTooLarge, len(events), MaxBatchEvents)
 	}
-	out := make([]EventData, len(events))
+	dst = slices.Grow(dst, len(events))
+	out := dst[len(dst) : len(dst)+len(events)]
 	total := 0
 	// Small appends (nearly all) look for repeated ids without a map.
 	var seen map[uuid.UUID]int
@@ -72,7 +87,7 @@ func PrepareAppend(stream string, events []EventData) ([]EventData, error) {
 		seen = make(map[uuid.UUID]int, len(events))
 	}
 	for i := range events {
-		d, err := prepareEvent(&events[i])
+		d, err := prepareEvent(&events[i], copyPayload)
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
@@ -92,10 +107,10 @@ func PrepareAppend(stream string, events []EventData) ([]EventData, error) {
 		}
 		out[i] = d
 	}
-	return out, nil
+	return dst[:len(dst)+len(events)], nil
 }
 
-func prepareEvent(in *EventData) (EventData, error) {
+func prepareEvent(in *EventData, copyPayload bool) (EventData, error) {
 	d := *in
 	if d.ID == uuid.Nil {
 		return d, fmt.Errorf("%w: id is the nil UUID", ErrInvalidEvent)
@@ -130,7 +145,7 @@ func prepareEvent(in *EventData) (EventData, error) {
 	if len(d.Payload) > MaxPayloadSize {
 		return d, fmt.Errorf("%w: %d bytes, at most %d", ErrPayloadTooLarge, len(d.Payload), MaxPayloadSize)
 	}
-	compact, err := compactJSON(d.Payload) // also checks that it is JSON
+	compact, err := compactJSON(d.Payload, copyPayload) // also checks that it is JSON
 	if err != nil {
 		return d, fmt.Errorf("%w: payload is not valid JSON: %v", ErrInvalidEvent, err)
 	}

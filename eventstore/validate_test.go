@@ -46,6 +46,24 @@ func TestPrepareAppend(t *testing.T) {
 			t.Errorf("err = %v, want ErrInvalidEvent about UTF-8", err)
 		}
 	})
+	t.Run("OKPrepareAppendTo", func(t *testing.T) {
+		in := batch(2)
+		in[1].Payload = []byte(`{"n":1}`)
+		dst := make([]eventstore.EventData, 1, 3)
+		got, err := eventstore.PrepareAppendTo(dst, "s", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || &got[0] != &dst[0] {
+			t.Fatalf("got %d events, want dst's 1 and 2 more in its array", len(got))
+		}
+		if string(got[1].Payload) != `{"n":0}` || &got[2].Payload[0] != &in[1].Payload[0] {
+			t.Errorf("payloads %s %s: want the first compacted, the second shared", got[1].Payload, got[2].Payload)
+		}
+		if in[0].Payload[5] != ' ' {
+			t.Errorf("the caller's payload was modified: %s", in[0].Payload)
+		}
+	})
 	// Repeated ids are found by a scan in small appends and a map in
 	// large ones: check both, with the repeat far from the original.
 	for _, n := range []int{2, 16, 17, 500} {

@@ -44,6 +44,20 @@ type writeReq struct {
 
 	result eventstore.AppendResult
 	err    error
+
+	// Storage for an append of one event, most appends.
+	one         [1]eventstore.EventData
+	onePrepared [1]preparedEvent
+}
+
+// payloadOf returns the bytes of d's payload within rec, a record of d:
+// the canonical encoding ends with the payload and then the metadata.
+func payloadOf(rec []byte, d *eventstore.EventData) []byte {
+	end := len(rec) - 4 // the metadata count
+	for k, v := range d.Metadata {
+		end -= 8 + len(k) + len(v)
+	}
+	return rec[end-len(d.Payload) : end : end]
 }
 
 // preparedEvent is an appended event encoded by its caller's goroutine, so
@@ -87,16 +101,24 @@ type builder struct {
 // Append writes events to a stream; see eventstore.Store. It returns once
 // the events are in the write-ahead log and fdatasync has returned.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	prepared, err := eventstore.PrepareAppend(stream, events)
+	r := &writeReq{stream: stream, expected: expected}
+	// The prepared events may share their payloads with the caller's
+	// until they are encoded, just below; from then on they point into
+	// their records instead.
+	prepared, err := eventstore.PrepareAppendTo(r.one[:0], stream, events)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	r := &writeReq{stream: stream, expected: expected, events: make([]preparedEvent, len(prepared))}
+	r.events = r.onePrepared[:0]
+	if len(prepared) > 1 {
+		r.events = make([]preparedEvent, 0, len(prepared))
+	}
 	for i := range prepared {
 		d := &prepared[i]
 		rec := make([]byte, recordHeaderSize, recordHeaderSize+eventstore.CanonicalSize(stream, d))
 		rec = eventstore.AppendCanonical(rec, stream, d)
-		r.events[i] = preparedEvent{data: *d, rec: rec, hash: sha256.Sum256(rec[recordHeaderSize:])}
+		d.Payload = payloadOf(rec, d)
+		r.events = append(r.events, preparedEvent{data: *d, rec: rec, hash: sha256.Sum256(rec[recordHeaderSize:])})
 		r.size += len(rec)
 	}
 	if err := s.submit(ctx, r); err != nil {

@@ -423,3 +423,31 @@ func TestImportThroughWriter(t *testing.T) {
 		t.Errorf("log has %d events, want 80", got)
 	}
 }
+
+// TestAppendPayloadNotShared checks that an appended event, as returned
+// and as stored, keeps its payload when the caller reuses its buffer.
+func TestAppendPayloadNotShared(t *testing.T) {
+	s := mustOpenTuned(t, t.TempDir(), nil)
+	ctx := context.Background()
+	for _, md := range []map[string]string{nil, {"client": "web", "request": "r-1"}} {
+		ev := testEvent(7)
+		ev.Payload = []byte(`{"points":"1.25"}`)
+		ev.Metadata = md
+		res, err := s.Append(ctx, "s", eventstore.Any, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(ev.Payload, `{"points":"9.99"}`)
+		got := res.Events[0]
+		if string(got.Payload) != `{"points":"1.25"}` || cap(got.Payload) != len(got.Payload) {
+			t.Errorf("result payload %s (capacity %d), want the appended one", got.Payload, cap(got.Payload))
+		}
+		if err := got.VerifyHash(); err != nil {
+			t.Error(err)
+		}
+		stored := readBack(ctx, s, "s", got.Revision)
+		if stored.err != nil || string(stored.e.Payload) != `{"points":"1.25"}` {
+			t.Errorf("stored payload %s, %v", stored.e.Payload, stored.err)
+		}
+	}
+}
