@@ -76,6 +76,13 @@ func (b *syncBuffer) String() string {
 // closed when the test ends; a test fails if the server logged an error.
 func MustOpenServer(tb testing.TB) *TestServer {
 	tb.Helper()
+	return mustOpenServerOn(tb, nil)
+}
+
+// mustOpenServerOn is MustOpenServer with the service and projections on
+// wrap(store) when wrap is not nil (a store that fails on demand, say).
+func mustOpenServerOn(tb testing.TB, wrap func(eventstore.Store) eventstore.Store) *TestServer {
+	tb.Helper()
 	dir := tb.TempDir()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -90,14 +97,18 @@ func MustOpenServer(tb testing.TB) *TestServer {
 		tb.Fatalf("open blobs: %v", err)
 	}
 	ts := &TestServer{Store: store, Blobs: bl, Board: projections.NewScoreboard(), Tokens: projections.NewTokens(), logs: logs}
-	ts.History, err = projections.OpenHistory(filepath.Join(dir, "timeline.db"), ts.Board, store)
+	var served eventstore.Store = store
+	if wrap != nil {
+		served = wrap(store)
+	}
+	ts.History, err = projections.OpenHistory(filepath.Join(dir, "timeline.db"), ts.Board, served)
 	if err != nil {
 		tb.Fatalf("open history: %v", err)
 	}
 	tb.Cleanup(func() { _ = ts.History.Close() })
-	ts.Runner = projections.NewRunner(store, logger, ts.Board, ts.Tokens, ts.History)
-	ts.Metrics = ledgerhttp.NewMetrics(store, ts.Runner)
-	ts.Service = ledger.NewService(store, ledger.Options{Observer: ts.Metrics})
+	ts.Runner = projections.NewRunner(served, logger, ts.Board, ts.Tokens, ts.History)
+	ts.Metrics = ledgerhttp.NewMetrics(served, ts.Runner)
+	ts.Service = ledger.NewService(served, ledger.Options{Observer: ts.Metrics})
 
 	runCtx, stop := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
@@ -417,7 +428,14 @@ var fixtureUnits = []domain.Unit{
 // fixture units and issues a credential for every role.
 func MustOpenCampaign(tb testing.TB) *Fixture {
 	tb.Helper()
-	ts := MustOpenServer(tb)
+	return mustOpenCampaignOn(tb, nil)
+}
+
+// mustOpenCampaignOn is MustOpenCampaign on a server whose service runs
+// on wrap(store) (see mustOpenServerOn).
+func mustOpenCampaignOn(tb testing.TB, wrap func(eventstore.Store) eventstore.Store) *Fixture {
+	tb.Helper()
+	ts := mustOpenServerOn(tb, wrap)
 	f := &Fixture{TestServer: ts, Campaign: "thu-nghiem", HomeAffairs: ts.Admin}
 	c := "/api/v1/campaigns/" + f.Campaign
 	f.A001, f.A005, f.A009, f.ASNV = c+"/assessments/001", c+"/assessments/005", c+"/assessments/009", c+"/assessments/SNV"

@@ -391,7 +391,9 @@ func storeError(err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, eventstore.ErrClosed):
-		return &domain.Error{Code: domain.EUNAVAILABLE, Message: "The ledger cannot take this request now; nothing was recorded. Try again shortly."}
+		// The store may have written an append whose answer it lost (a
+		// dropped connection): only a retry with the same key can tell.
+		return &domain.Error{Code: domain.EUNAVAILABLE, Message: "The ledger's storage cannot take this request now (disk full, I/O error or store unreachable). Retry shortly with the same Idempotency-Key: a retry is never recorded twice, and tells whether this request was."}
 	case errors.Is(err, eventstore.ErrDuplicateEventID):
 		return domain.Errorf(domain.ECONFLICT, "This Idempotency-Key was already used for a different request.")
 	case errors.Is(err, eventstore.ErrInvalid):

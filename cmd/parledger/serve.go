@@ -260,6 +260,13 @@ func (m *Main) bootstrapToken(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("issue the first credential: %w", err)
 	}
+	// The credential works once the projections know it: wait, so that a
+	// caller of Run can use it at once.
+	if n := len(tok.Result.Events); n > 0 {
+		if err := m.Runner.WaitFor(waitCtx, tok.Result.Events[n-1].Position); err != nil {
+			return fmt.Errorf("the first credential is not yet known: %w", err)
+		}
+	}
 	path := filepath.Join(m.Config.Data, "initial-token")
 	if err := os.WriteFile(path, []byte(tok.Secret+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write the first credential: %w", err)
