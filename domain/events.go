@@ -348,6 +348,18 @@ func newEvent(typ string) (Event, bool) {
 // its event struct (a pointer). Unknown types and versions are errors:
 // replaying a ledger must never skip what it does not understand.
 func DecodeEvent(typ string, version uint32, payload []byte) (Event, error) {
+	// The hot types, as written, take the fast path (see decodeFast); it
+	// gives up, for encoding/json to decide, on anything else.
+	if version == SchemaVersionOf(typ) {
+		if e, ok := decodeFast(typ, payload); ok {
+			return e, nil
+		}
+	}
+	return decodeJSON(typ, version, payload)
+}
+
+// decodeJSON is DecodeEvent through encoding/json, for every payload.
+func decodeJSON(typ string, version uint32, payload []byte) (Event, error) {
 	e, ok := newEvent(typ)
 	if !ok {
 		return nil, fmt.Errorf("unknown event type %q", typ)
