@@ -157,6 +157,32 @@ func (a *Assessment) Apply(r Recorded) {
 	}
 }
 
+// ItemChanged tells what Apply changes in an assessment's items for an
+// event: the one item it may change ("" for none), with known true; known
+// is false for an event Apply does not list, which may change anything.
+// It follows Apply case by case; a Tally relies on it.
+func ItemChanged(e Event) (item string, known bool) {
+	switch e := e.(type) {
+	case *SelfScoreRecorded:
+		return e.Item, true
+	case *EvidenceAttached:
+		return e.Item, true
+	case *EvidenceWithdrawn:
+		return e.Item, true
+	case *AppraisalRecorded:
+		return e.Item, true
+	case *SurveyScoreRecorded:
+		return e.Item, true
+	case *BonusPenaltyRecorded:
+		return e.Item, true
+	case *ExplanationResolved:
+		return e.Item, true
+	case *SelfAssessmentSubmitted, *SubmissionReopened, *ExplanationRaised, *AssessmentFinalized:
+		return "", true
+	}
+	return "", false
+}
+
 // Status is the submission status shown on the scoreboard.
 func (a *Assessment) Status() string {
 	switch {
