@@ -40,11 +40,12 @@ func (s *Store) applyLoop() {
 	timer.Stop()
 	defer timer.Stop()
 	var since time.Time // when the events now waiting began to wait
+	closingTried := false // a failed commit was retried once after Close began
 	s.buildFilter(0)
 	for {
 		s.mu.Lock()
 		waiting := len(s.mem.entries)
-		ready := s.flushWanted || waiting >= s.applyMin || s.mem.bytes >= maxMemBytes/4
+		ready := s.flushWanted || waiting >= s.applyMin || s.mem.bytes >= s.maxMemBytes/4
 		s.mu.Unlock()
 		closing := isClosed(s.idle)
 		if waiting == 0 {
@@ -84,11 +85,14 @@ func (s *Store) applyLoop() {
 			s.applyErr = err
 			s.space.Broadcast()
 			s.mu.Unlock()
+			if isClosed(s.idle) && closingTried {
+				// Closing, and the last try failed too: the events stay in
+				// the write-ahead log, and the next Open commits them.
+				return
+			}
 			select {
 			case <-s.idle:
-				// Closing: the events stay in the write-ahead log, and the
-				// next Open commits them.
-				return
+				closingTried = true // one more try, now
 			case <-time.After(backoff):
 				backoff = min(2*backoff, 5*time.Second)
 			}
@@ -106,7 +110,7 @@ func (s *Store) applyLoop() {
 		}
 		s.mu.Lock()
 		s.mem.dropFront(n)
-		s.memFull.Store(len(s.mem.entries) >= maxMemEvents || s.mem.bytes >= maxMemBytes)
+		s.memFull.Store(s.memAtLimit())
 		s.applied = first + eventstore.Position(n) - 1
 		s.appliedPos.Store(uint64(s.applied))
 		applied := s.applied
@@ -151,6 +155,11 @@ func (s *Store) applyEntries(first eventstore.Position, batch []memEntry) error 
 	slices.Sort(streams)
 	pos := func(i int) []byte { return positions[8*i : 8*i+8 : 8*i+8] }
 
+	if s.applyFault != nil {
+		if err := s.applyFault(); err != nil {
+			return fmt.Errorf("commit to %s: %w", s.path, err)
+		}
+	}
 	err := s.update(func(tx *bbolt.Tx) error {
 		meta, log := tx.Bucket(bucketMeta), tx.Bucket(bucketLog)
 		rb, ib, sb := tx.Bucket(bucketRevs), tx.Bucket(bucketIDs), tx.Bucket(bucketStreams)

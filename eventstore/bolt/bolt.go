@@ -117,10 +117,16 @@ type Store struct {
 
 	applierDone chan struct{}
 	kick        chan struct{} // wakes the applier
-	// applyMin, applyMax and applyDelay are the constants of the same
+	// applyMin, applyMax, applyDelay, maxMemEvents, maxMemBytes,
+	// segmentMinSize and segmentMaxSize are the constants of the same
 	// names; tests make them small.
-	applyMin, applyMax int
-	applyDelay         time.Duration
+	applyMin, applyMax             int
+	applyDelay                     time.Duration
+	maxMemEvents, maxMemBytes      int
+	segmentMinSize, segmentMaxSize int64
+	// applyFault, set only by tests, makes the applier's commits fail
+	// while it returns an error.
+	applyFault func() error
 
 	// staged, set only by tests, is called after a request has been
 	// checked and added to a group.
@@ -168,8 +174,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	return open(dir, opts, nil)
 }
 
-// open is Open; tune, if not nil, adjusts the store before its goroutines
-// start (tests use it).
+// open is Open; tune, if not nil, adjusts the store before it reads its
+// files and starts its goroutines (tests use it).
 func open(dir string, opts Options, tune func(*Store)) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
@@ -192,23 +198,30 @@ func open(dir string, opts Options, tune func(*Store)) (*Store, error) {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	s := &Store{
-		db:          db,
-		dir:         dir,
-		path:        path,
-		clock:       opts.Clock,
-		done:        make(chan struct{}),
-		idle:        make(chan struct{}),
-		notify:      make(chan struct{}),
-		streams:     make(map[string]uint64),
-		applierDone: make(chan struct{}),
-		kick:        make(chan struct{}, 1),
-		applyMin:    applyMin,
-		applyMax:    applyMax,
-		applyDelay:  applyDelay,
+		db:             db,
+		dir:            dir,
+		path:           path,
+		clock:          opts.Clock,
+		done:           make(chan struct{}),
+		idle:           make(chan struct{}),
+		notify:         make(chan struct{}),
+		streams:        make(map[string]uint64),
+		applierDone:    make(chan struct{}),
+		kick:           make(chan struct{}, 1),
+		applyMin:       applyMin,
+		applyMax:       applyMax,
+		applyDelay:     applyDelay,
+		maxMemEvents:   maxMemEvents,
+		maxMemBytes:    maxMemBytes,
+		segmentMinSize: segmentMinSize,
+		segmentMaxSize: segmentMaxSize,
 	}
 	s.space = sync.NewCond(&s.mu)
 	if s.clock == nil {
 		s.clock = time.Now
+	}
+	if tune != nil {
+		tune(s)
 	}
 	if err := s.init(); err != nil {
 		_ = db.Close()
@@ -222,9 +235,6 @@ func open(dir string, opts Options, tune func(*Store)) (*Store, error) {
 	s.b.now = s.clock
 	s.b.reset(s)
 	s.b.g = s.b.newGroup()
-	if tune != nil {
-		tune(s)
-	}
 	go s.syncLoop()
 	go s.applyLoop()
 	s.wake()
@@ -380,7 +390,7 @@ func (s *Store) create() error {
 // recover opens the write-ahead log and puts the events it holds beyond
 // ledger.db's head back in memory, for the applier to commit.
 func (s *Store) recover() error {
-	w, frames, err := openWAL(s.dir, s.applied)
+	w, frames, err := openWAL(s.dir, s.applied, s.segmentMinSize, s.segmentMaxSize)
 	if err != nil {
 		return err
 	}
@@ -402,7 +412,7 @@ func (s *Store) recover() error {
 		s.durableTime = max(s.durableTime, e.RecordedAt.UnixNano())
 	}
 	s.head.Store(uint64(s.applied) + uint64(len(frames)))
-	s.memFull.Store(len(s.mem.entries) >= maxMemEvents || s.mem.bytes >= maxMemBytes)
+	s.memFull.Store(s.memAtLimit())
 	return nil
 }
 
@@ -510,4 +520,10 @@ func revKey(stream string, rev uint64) []byte {
 	k = append(k, stream...)
 	k = append(k, 0)
 	return binary.BigEndian.AppendUint64(k, rev)
+}
+
+// memAtLimit reports whether the events waiting for the applier are at
+// their limit; mu is held.
+func (s *Store) memAtLimit() bool {
+	return len(s.mem.entries) >= s.maxMemEvents || s.mem.bytes >= s.maxMemBytes
 }

@@ -75,9 +75,12 @@ type segment struct {
 type wal struct {
 	dir string
 
-	mu       sync.Mutex // guards segments and recycled
+	mu       sync.Mutex // guards segments, recycled and reused
 	segments []segment  // oldest first; the last one is being written
-	recycled []string   // released segments of segmentMaxSize, ready for reuse
+	recycled []string   // released segments of maxSize, ready for reuse
+	reused   int        // segments made from released ones
+
+	minSize, maxSize int64 // segmentMinSize and segmentMaxSize but in tests
 
 	f        *os.File // the last segment, open for writing
 	size     int64    // the length of its data
@@ -119,8 +122,8 @@ type recoveredFrame struct {
 // at or before applied, and returns the committed frames after applied, in
 // order. A torn last write (a crash before its fdatasync returned, so never
 // acknowledged) is dropped; damage anywhere else is an ErrCorrupt error.
-func openWAL(dir string, applied eventstore.Position) (*wal, []recoveredFrame, error) {
-	w := &wal{dir: filepath.Join(dir, walDir), spare: make(chan spareSegment, 1)}
+func openWAL(dir string, applied eventstore.Position, minSize, maxSize int64) (*wal, []recoveredFrame, error) {
+	w := &wal{dir: filepath.Join(dir, walDir), spare: make(chan spareSegment, 1), minSize: minSize, maxSize: maxSize}
 	if err := os.MkdirAll(w.dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("open write-ahead log: %w", err)
 	}
@@ -428,10 +431,11 @@ func (w *wal) create(first eventstore.Position) error {
 	if n := len(w.recycled); n > 0 {
 		tmp := w.recycled[n-1]
 		w.recycled = w.recycled[:n-1]
+		w.reused++
 		w.mu.Unlock()
 		f, err := os.OpenFile(tmp, os.O_RDWR, 0)
 		if err == nil {
-			sp = spareSegment{f: f, capacity: segmentMaxSize}
+			sp = spareSegment{f: f, capacity: w.maxSize}
 			if info, err := f.Stat(); err == nil {
 				sp.capacity = info.Size()
 			}
@@ -474,9 +478,9 @@ func (w *wal) create(first eventstore.Position) error {
 // not preallocate much.
 func (w *wal) nextCapacity() int64 {
 	if w.capacity == 0 {
-		return segmentMinSize
+		return w.minSize
 	}
-	return min(2*w.capacity, segmentMaxSize)
+	return min(2*w.capacity, w.maxSize)
 }
 
 // prepare starts zero-filling the next segment in the background, unless
@@ -567,7 +571,7 @@ func (w *wal) release(applied eventstore.Position) error {
 	w.mu.Unlock()
 	for _, seg := range drop {
 		if keep > 0 {
-			if info, err := os.Stat(seg.path); err == nil && info.Size() >= segmentMaxSize {
+			if info, err := os.Stat(seg.path); err == nil && info.Size() >= w.maxSize {
 				tmp := filepath.Join(w.dir, fmt.Sprintf("%s%d.tmp", recyclePrefix, seg.first))
 				if err := os.Rename(seg.path, tmp); err == nil {
 					keep--

@@ -241,7 +241,7 @@ func (s *Store) waitForSpace(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(s.mem.entries) >= maxMemEvents || s.mem.bytes >= maxMemBytes {
+	for s.memAtLimit() {
 		if s.applyErr != nil {
 			return fmt.Errorf("%w: the ledger cannot take more events until %s accepts writes again: %v", eventstore.ErrUnavailable, s.path, s.applyErr)
 		}
@@ -564,7 +564,7 @@ func (s *Store) publish(g *group) {
 	}
 	s.head.Store(uint64(g.first) + uint64(len(g.entries)) - 1)
 	s.durableTime = g.lastTime
-	s.memFull.Store(len(s.mem.entries) >= maxMemEvents || s.mem.bytes >= maxMemBytes)
+	s.memFull.Store(s.memAtLimit())
 	s.mu.Unlock()
 	s.groups.Add(1)
 	s.grouped.Add(uint64(len(g.entries)))

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -449,5 +450,158 @@ func TestAppendPayloadNotShared(t *testing.T) {
 		if stored.err != nil || string(stored.e.Payload) != `{"points":"1.25"}` {
 			t.Errorf("stored payload %s, %v", stored.e.Payload, stored.err)
 		}
+	}
+}
+
+// TestSegments runs many appends through tiny log segments while the
+// applier commits every few events, so that segments fill, are prepared
+// in the background, released and reused; then checks what a crash at
+// the end would recover, and that a clean close leaves no log.
+func TestSegments(t *testing.T) {
+	dir := t.TempDir()
+	var hold atomic.Bool // keeps the applier from committing
+	s := mustOpenTuned(t, dir, func(s *Store) {
+		s.segmentMinSize, s.segmentMaxSize = 16<<10, 32<<10
+		s.applyMin, s.applyMax, s.applyDelay = 40, 100, time.Millisecond
+		s.applyFault = func() error {
+			if hold.Load() {
+				return errors.New("held")
+			}
+			return nil
+		}
+	})
+	ctx := context.Background()
+	var g errgroup.Group
+	for w := 0; w < 4; w++ {
+		g.Go(func() error {
+			for i := 0; i < 300; i++ {
+				if _, err := s.Append(ctx, fmt.Sprintf("w-%d", w), eventstore.Any, testEvent(i), testEvent(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	s.wal.mu.Lock()
+	reused, segments := s.wal.reused, len(s.wal.segments)
+	s.wal.mu.Unlock()
+	if reused == 0 {
+		t.Errorf("no segment was reused")
+	}
+	t.Logf("%d segments reused, %d in use", reused, segments)
+
+	// Hold the applier, add events only the log has, and take what a
+	// crash would leave.
+	hold.Store(true)
+	if _, err := s.Append(ctx, "last", eventstore.Any, testEvent(0)); err != nil {
+		t.Fatal(err)
+	}
+	// The flush fails once the applier has tried and failed, so no commit
+	// is under way while the files are copied.
+	if err := s.flush(); err == nil {
+		t.Fatal("flush succeeded while the applier was held")
+	}
+	crashed := mustOpenTuned(t, copyDir(t, dir), nil)
+	hold.Store(false)
+	if rep, err := crashed.Verify(ctx); err != nil || rep.Events != 2401 {
+		t.Fatalf("after a crash: Verify = %+v, %v; want 2401 events", rep, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, walDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("after a clean close the log directory holds %d files", len(entries))
+	}
+}
+
+// TestApplierFailure makes ledger.db refuse commits: appends go on until
+// the events waiting for it reach their limit, then fail with
+// ErrUnavailable instead of waiting forever; once commits succeed again,
+// so do appends, and nothing acknowledged is lost.
+func TestApplierFailure(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	s := mustOpenTuned(t, t.TempDir(), func(s *Store) {
+		s.applyMin, s.applyDelay, s.maxMemEvents = 5, time.Millisecond, 20
+		s.applyFault = func() error {
+			if failing.Load() {
+				return errors.New("injected: disk full")
+			}
+			return nil
+		}
+	})
+	ctx := context.Background()
+	var acked []eventstore.Event
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		var res eventstore.AppendResult
+		if res, err = s.Append(ctx, "s", eventstore.Any, testEvent(i)); err == nil {
+			acked = append(acked, res.Events...)
+		}
+	}
+	if !errors.Is(err, eventstore.ErrUnavailable) || len(acked) != 20 {
+		t.Fatalf("after %d appends: err = %v, want ErrUnavailable after 20", len(acked), err)
+	}
+	failing.Store(false)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := s.Append(ctx, "s", eventstore.Any, testEvent(100))
+		if err == nil {
+			acked = append(acked, res.Events...)
+			break
+		}
+		if !errors.Is(err, eventstore.ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("after commits work again: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	checkLog(t, s, acked...)
+	if rep, err := s.Verify(ctx); err != nil || rep.Events != uint64(len(acked)) {
+		t.Errorf("Verify = %+v, %v", rep, err)
+	}
+}
+
+// TestSubscribeClosed checks that Close ends a live subscription with
+// ErrClosed.
+func TestSubscribeClosed(t *testing.T) {
+	s := mustOpenTuned(t, t.TempDir(), nil)
+	if _, err := s.Append(context.Background(), "s", eventstore.Any, testEvent(0)); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	caughtUp := make(chan struct{})
+	go func() {
+		for msg, err := range s.Subscribe(context.Background(), 0) {
+			if err != nil {
+				errc <- err
+				return
+			}
+			if msg.CaughtUp {
+				close(caughtUp)
+			}
+		}
+		errc <- nil
+	}()
+	<-caughtUp
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, eventstore.ErrClosed) {
+			t.Errorf("subscription ended with %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("subscription still running 10s after Close")
+	}
+	if _, err := s.Append(context.Background(), "s", eventstore.Any, testEvent(1)); !errors.Is(err, eventstore.ErrClosed) {
+		t.Errorf("append after Close: err = %v, want ErrClosed", err)
 	}
 }
