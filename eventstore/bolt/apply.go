@@ -39,7 +39,7 @@ func (s *Store) applyLoop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	var since time.Time // when the events now waiting began to wait
+	var since time.Time   // when the events now waiting began to wait
 	closingTried := false // a failed commit was retried once after Close began
 	s.buildFilter(0)
 	for {
