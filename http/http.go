@@ -104,12 +104,16 @@ func (s *Server) Open() error {
 }
 
 // Close stops accepting requests and waits for those in flight until ctx
-// ends.
+// ends; then it cuts off the connections still open and says so.
 func (s *Server) Close(ctx context.Context) error {
 	if s.server == nil {
 		return nil
 	}
-	return s.server.Shutdown(ctx)
+	if err := s.server.Shutdown(ctx); err != nil {
+		_ = s.server.Close()
+		return fmt.Errorf("requests still in flight when the drain ended were cut off: %w", err)
+	}
+	return nil
 }
 
 // URL returns the server's base URL, e.g. "http://127.0.0.1:34567".
