@@ -66,6 +66,7 @@ type soakStats struct {
 	netErrors atomic.Int64 // attempts that got no answer (server killed)
 	status503 atomic.Int64
 	replayed  atomic.Int64 // answers marked Idempotent-Replayed
+	last503   atomic.Value // the body of a 503 answer
 }
 
 // acked is a write the server acknowledged with a 2xx: its idempotency
@@ -105,50 +106,8 @@ func TestSoakKill(t *testing.T) {
 	srv := mustStartServer(t, dir, "--checkpoint-every", "700ms")
 	base := srv.URL()
 	admin := mustSecret(t, dir)
-	setup := func(c apiCall, want int) []byte {
-		t.Helper()
-		c.token = admin
-		status, _, body, err := send(context.Background(), &http.Client{Timeout: 30 * time.Second}, base, c)
-		if err != nil || status != want {
-			t.Fatalf("%s %s: %d %v: %s", c.method, c.path, status, err, body)
-		}
-		return body
-	}
-	issueToken := func(id, role, scope string) string {
-		var out struct{ Secret string }
-		_ = json.Unmarshal(setup(jsonCall("POST", "/api/v1/tokens", "", map[string]any{"principal": map[string]string{"id": id, "role": role, "scope": scope}, "ttl": "24h"}), 201), &out)
-		return out.Secret
-	}
-
-	// Two campaigns over the same units: self-assessment open in the
-	// first, closed (appraisal open) in the second.
-	var fw map[string]any
-	if err := json.Unmarshal([]byte(testFramework("test-huyen", "huyen")), &fw); err != nil {
-		t.Fatal(err)
-	}
-	setup(jsonCall("POST", "/api/v1/frameworks", "", fw), 201)
-	now := time.Now().In(time.FixedZone("ICT", 7*3600))
-	day := func(d int) string { return now.AddDate(0, 0, d).Format(time.DateOnly) }
-	units := make([]map[string]string, cfg.workers)
-	for i := range units {
-		units[i] = map[string]string{"code": strconv.Itoa(100 + i), "name": fmt.Sprintf("UBND huyện thử nghiệm %d", i+1), "block": "huyen"}
-	}
-	for id, selfDue := range map[string]int{soakCampaign: 10, soakAppraisals: -1} {
-		setup(jsonCall("POST", "/api/v1/campaigns", "", map[string]any{
-			"id": id, "year": now.Year(), "title": "Thử tải " + id,
-			"calendar":   map[string]string{"selfAssessmentDue": day(selfDue), "appraisalDue": day(20)},
-			"frameworks": map[string]any{"huyen": map[string]any{"id": "test-huyen", "version": 1}},
-		}), 201)
-		setup(jsonCall("POST", "/api/v1/campaigns/"+id+"/units", "", map[string]any{"units": units}), 201)
-	}
-	secrets := []string{admin}
-	unitTokens := make([]string, cfg.workers)
-	for i := range unitTokens {
-		unitTokens[i] = issueToken("to-cong-tac-"+units[i]["code"], "unit", units[i]["code"])
-		secrets = append(secrets, unitTokens[i])
-	}
-	appraiser := issueToken("snv-tham-dinh", "appraiser", "SNV")
-	secrets = append(secrets, appraiser)
+	fx := mustSoakCampaigns(t, base, admin, cfg.workers)
+	setup, units, unitTokens, appraiser, secrets := fx.call, fx.units, fx.unitTokens, fx.appraiser, fx.secrets
 
 	// The log's key and a first checkpoint, kept as an auditor would.
 	keyFile, saved := filepath.Join(t.TempDir(), "ledger.pub"), filepath.Join(t.TempDir(), "checkpoint")
@@ -226,7 +185,7 @@ func TestSoakKill(t *testing.T) {
 	if err != nil || !strings.Contains(out, "match the ledger") {
 		t.Fatalf("verify --data after %d kills: %v\n%s", cfg.kills, err, out)
 	}
-	checked := checkLedger(t, dir, acks, served)
+	checked := checkLedger(t, dir, "", acks, served)
 
 	// No secret in what the server printed or published.
 	logs := srv.Log()
@@ -238,6 +197,68 @@ func TestSoakKill(t *testing.T) {
 
 	t.Logf("soak: %d clients for %s, %d SIGKILLs (%d server starts): %d writes acknowledged in %d HTTP attempts; %d writes needed retries, %d attempts got no answer, %d got 503, %d answers were idempotent replays; %d events checked in the ledger, every acknowledged one present exactly once and none other; offline and online verification passed",
 		cfg.workers, elapsed.Round(time.Second), cfg.kills, srv.Starts, stats.requests.Load(), stats.attempts.Load(), stats.retried.Load(), stats.netErrors.Load(), stats.status503.Load(), stats.replayed.Load(), checked)
+}
+
+// soakFixture is the state the soak's clients start from.
+type soakFixture struct {
+	// call sends a request as Home Affairs and fails the test unless it
+	// gets want.
+	call       func(c apiCall, want int) []byte
+	units      []map[string]string
+	unitTokens []string
+	appraiser  string
+	// secrets are every credential issued.
+	secrets []string
+}
+
+// mustSoakCampaigns sets up two campaigns over the same units, one per
+// worker: self-assessment open in the first, closed (appraisal open) in
+// the second; and a credential per unit and one for the SNV appraiser.
+func mustSoakCampaigns(t testing.TB, base, admin string, workers int) soakFixture {
+	t.Helper()
+	setup := func(c apiCall, want int) []byte {
+		t.Helper()
+		c.token = admin
+		status, _, body, err := send(context.Background(), &http.Client{Timeout: 30 * time.Second}, base, c)
+		if err != nil || status != want {
+			t.Fatalf("%s %s: %d %v: %s", c.method, c.path, status, err, body)
+		}
+		return body
+	}
+	issueToken := func(id, role, scope string) string {
+		var out struct{ Secret string }
+		_ = json.Unmarshal(setup(jsonCall("POST", "/api/v1/tokens", "", map[string]any{"principal": map[string]string{"id": id, "role": role, "scope": scope}, "ttl": "24h"}), 201), &out)
+		return out.Secret
+	}
+
+	var fw map[string]any
+	if err := json.Unmarshal([]byte(testFramework("test-huyen", "huyen")), &fw); err != nil {
+		t.Fatal(err)
+	}
+	setup(jsonCall("POST", "/api/v1/frameworks", "", fw), 201)
+	now := time.Now().In(time.FixedZone("ICT", 7*3600))
+	day := func(d int) string { return now.AddDate(0, 0, d).Format(time.DateOnly) }
+	units := make([]map[string]string, workers)
+	for i := range units {
+		units[i] = map[string]string{"code": strconv.Itoa(100 + i), "name": fmt.Sprintf("UBND huyện thử nghiệm %d", i+1), "block": "huyen"}
+	}
+	for id, selfDue := range map[string]int{soakCampaign: 10, soakAppraisals: -1} {
+		setup(jsonCall("POST", "/api/v1/campaigns", "", map[string]any{
+			"id": id, "year": now.Year(), "title": "Thử tải " + id,
+			"calendar":   map[string]string{"selfAssessmentDue": day(selfDue), "appraisalDue": day(20)},
+			"frameworks": map[string]any{"huyen": map[string]any{"id": "test-huyen", "version": 1}},
+		}), 201)
+		setup(jsonCall("POST", "/api/v1/campaigns/"+id+"/units", "", map[string]any{"units": units}), 201)
+	}
+	secrets := []string{admin}
+	unitTokens := make([]string, workers)
+	for i := range unitTokens {
+		unitTokens[i] = issueToken("to-cong-tac-"+units[i]["code"], "unit", units[i]["code"])
+		secrets = append(secrets, unitTokens[i])
+	}
+	appraiser := issueToken("snv-tham-dinh", "appraiser", "SNV")
+	secrets = append(secrets, appraiser)
+	return soakFixture{call: setup, units: units, unitTokens: unitTokens, appraiser: appraiser, secrets: secrets}
 }
 
 // soakWorker writes until stopNew is closed, each write retried with its
@@ -300,6 +321,7 @@ func soakWorker(w int, base, unitToken, appraiser string, m *unitModel, acks *[]
 				stats.netErrors.Add(1)
 			case status == 503:
 				stats.status503.Add(1)
+				stats.last503.Store(string(body))
 			case status >= 200 && status < 300:
 				ids, err := eventIDs(body)
 				if err != nil {
@@ -373,10 +395,10 @@ func checkModel(tb testing.TB, m *unitModel, selfBody, appraisalBody []byte) {
 // events of the soak's writes are exactly those acknowledged, each once,
 // and that a fresh replay ranks the units as the server did. It returns
 // the number of events read.
-func checkLedger(tb testing.TB, dir string, acks [][]acked, served map[string][]byte) int {
+func checkLedger(tb testing.TB, dir, storeURL string, acks [][]acked, served map[string][]byte) int {
 	tb.Helper()
 	ctx := context.Background()
-	store, _, err := openStore(ctx, dir, "", storeOptions{})
+	store, _, err := openStore(ctx, dir, storeURL, storeOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
