@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,6 +40,11 @@ type History struct {
 	flushed  uint64 // last event whose records are on disk
 	pending  []timelineRecord
 	err      error
+	// last is each unit's latest record (by campaign 0x00 unit): an event
+	// that leaves the score and status as they were (evidence, say) adds
+	// no record, since an as-of query would find the same one before it.
+	last map[string][]byte
+	buf  []byte
 }
 
 type timelineRecord struct {
@@ -52,7 +58,7 @@ var (
 )
 
 // flushEvery is how many records History keeps in memory before writing.
-const flushEvery = 4096
+const flushEvery = 1 << 16
 
 // OpenHistory opens (creating) the timeline file at path. board is the
 // scoreboard whose scores it records; store is read for campaign settings
@@ -62,7 +68,7 @@ func OpenHistory(path string, board *Scoreboard, store eventstore.Store) (*Histo
 	if err != nil {
 		return nil, fmt.Errorf("open score timeline %s: %w", path, err)
 	}
-	h := &History{db: db, board: board, store: store}
+	h := &History{db: db, board: board, store: store, last: map[string][]byte{}}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketTimeline); err != nil {
 			return err
@@ -104,8 +110,9 @@ func (h *History) Err() error {
 	return h.err
 }
 
-// Apply records the score of the unit whose assessment the event changed.
-// Events already recorded before a restart are skipped.
+// Apply records the score of the unit whose assessment the event changed,
+// unless it is the score and status already recorded last. Events already
+// recorded before a restart are skipped.
 func (h *History) Apply(r domain.Recorded) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -117,11 +124,23 @@ func (h *History) Apply(r domain.Recorded) {
 	if !ok {
 		return
 	}
-	sc, status, ok := h.board.unitScore(campaign, unit)
+	rec, ok := h.board.timelineRecord(campaign, unit, h.buf[:0])
 	if !ok {
 		return
 	}
-	h.pending = append(h.pending, timelineRecord{key: timelineKey(campaign, unit, r.Position), value: encodeScore(sc, status)})
+	h.buf = rec
+	// The key and the record share one allocation; the record is never
+	// written to again.
+	kv := appendTimelineKey(make([]byte, 0, len(campaign)+len(unit)+10+len(rec)), campaign, unit, r.Position)
+	unitKey := kv[:len(kv)-9]
+	if prev, ok := h.last[string(unitKey)]; ok && bytes.Equal(prev, rec) {
+		return
+	}
+	n := len(kv)
+	kv = append(kv, rec...)
+	key, rec := kv[:n:n], kv[n:]
+	h.last[string(unitKey)] = rec
+	h.pending = append(h.pending, timelineRecord{key: key, value: rec})
 	if len(h.pending) >= flushEvery {
 		h.flushLocked()
 	}
@@ -139,6 +158,9 @@ func (h *History) flushLocked() {
 	if h.position == h.flushed {
 		return
 	}
+	// In key order, bbolt inserts each record next to the unit's last
+	// one without moving the records written since the last commit.
+	slices.SortFunc(h.pending, func(a, b timelineRecord) int { return bytes.Compare(a.key, b.key) })
 	err := h.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketTimeline)
 		for _, rec := range h.pending {
@@ -152,11 +174,15 @@ func (h *History) flushLocked() {
 		h.err = fmt.Errorf("score timeline: %w", err)
 		return
 	}
+	clear(h.pending) // let the records go
 	h.pending, h.flushed, h.err = h.pending[:0], h.position, nil
 }
 
 func timelineKey(campaign, unit string, pos uint64) []byte {
-	k := make([]byte, 0, len(campaign)+len(unit)+10)
+	return appendTimelineKey(make([]byte, 0, len(campaign)+len(unit)+10), campaign, unit, pos)
+}
+
+func appendTimelineKey(k []byte, campaign, unit string, pos uint64) []byte {
 	k = append(k, campaign...)
 	k = append(k, 0)
 	k = append(k, unit...)
@@ -164,10 +190,83 @@ func timelineKey(campaign, unit string, pos uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, pos)
 }
 
-// A score record: status, provisional flag, then the decimals Self,
-// Appraised, Survey, Bonus, Penalty, Final, Index, each area's and each
-// criterion's achieved points (in the framework's order), each written as
-// a length byte and its decimal string, so nothing is rounded.
+// A score record is one of two forms. The usual one, written whenever the
+// unit's tally is exact (domain.Tally), holds whole hundredths:
+//
+//	0xC1, status (length byte and text), flags (1: provisional), then as
+//	varints Self, Appraised, Survey, Bonus, Penalty and Scored, the
+//	number of breakdown lines (uvarint) and each line's points.
+//
+// The other, for scores with values finer than hundredths, starts with
+// the status (its length byte is never 0xC1), the provisional flag, then
+// the decimals Self, Appraised, Survey, Bonus, Penalty, Final, Index,
+// each area's and each criterion's achieved points (in the framework's
+// order), each written as a length byte and its decimal string, so
+// nothing is rounded. Files written before the first form existed hold
+// only the second, and read the same.
+const centsRecord = 0xC1
+
+func appendCentsRecord(b []byte, status string, c domain.ScoreCents) []byte {
+	b = append(b, centsRecord, byte(len(status)))
+	b = append(b, status...)
+	var flags byte
+	if c.Provisional {
+		flags = 1
+	}
+	b = append(b, flags)
+	for _, v := range [...]int64{c.Self, c.Appraised, c.Survey, c.Bonus, c.Penalty, c.Scored} {
+		b = binary.AppendVarint(b, v)
+	}
+	b = binary.AppendUvarint(b, uint64(len(c.Lines)))
+	for _, v := range c.Lines {
+		b = binary.AppendVarint(b, v)
+	}
+	return b
+}
+
+func decodeCentsRecord(b []byte) (domain.ScoreCents, string, error) {
+	var c domain.ScoreCents
+	bad := errors.New("score record: truncated")
+	if len(b) < 3 || int(b[1]) > len(b)-3 {
+		return c, "", bad
+	}
+	status := string(b[2 : 2+b[1]])
+	b = b[2+b[1]:]
+	c.Provisional = b[0]&1 != 0
+	b = b[1:]
+	next := func() (int64, bool) {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			return 0, false
+		}
+		b = b[n:]
+		return v, true
+	}
+	for _, dst := range []*int64{&c.Self, &c.Appraised, &c.Survey, &c.Bonus, &c.Penalty, &c.Scored} {
+		var ok bool
+		if *dst, ok = next(); !ok {
+			return c, "", bad
+		}
+	}
+	lines, n := binary.Uvarint(b)
+	if n <= 0 || lines > uint64(len(b)) {
+		return c, "", bad
+	}
+	b = b[n:]
+	c.Lines = make([]int64, lines)
+	for i := range c.Lines {
+		var ok bool
+		if c.Lines[i], ok = next(); !ok {
+			return c, "", bad
+		}
+	}
+	if len(b) != 0 {
+		return c, "", errors.New("score record: trailing bytes")
+	}
+	return c, status, nil
+}
+
+// encodeScore writes a score record of the second form.
 func encodeScore(sc domain.Score, status string) []byte {
 	b := make([]byte, 0, 16+8*(7+len(sc.Areas)+len(sc.Criteria)))
 	b = append(b, byte(len(status)))
@@ -194,10 +293,22 @@ func encodeScore(sc domain.Score, status string) []byte {
 	return b
 }
 
-// decodeScore reads a record into a score shaped by the framework: blank
-// is the score of an empty assessment, which carries the areas' and
-// criteria's codes, titles and maxima.
-func decodeScore(b []byte, blank domain.Score, rounding int32) (domain.Score, string, error) {
+// decodeScore reads a record of either form into a score shaped by the
+// framework: blank is the score of an empty assessment, which carries the
+// areas' and criteria's codes, titles and maxima, and scorer lays out the
+// framework for records in hundredths.
+func decodeScore(b []byte, blank domain.Score, scorer *domain.Scorer, rounding int32) (domain.Score, string, error) {
+	if len(b) > 0 && b[0] == centsRecord {
+		c, status, err := decodeCentsRecord(b)
+		if err != nil {
+			return blank, "", err
+		}
+		sc, ok := scorer.Score(c, rounding)
+		if !ok {
+			return blank, "", fmt.Errorf("score record: %d breakdown lines, the framework has %d", len(c.Lines), scorer.Lines())
+		}
+		return sc, status, nil
+	}
 	r := bytes.NewReader(b)
 	str := func() (string, error) {
 		n, err := r.ReadByte()
@@ -248,25 +359,26 @@ func decodeScore(b []byte, blank domain.Score, rounding int32) (domain.Score, st
 	return sc, status, nil
 }
 
-// unitScore recomputes one unit's current score and status.
-func (b *Scoreboard) unitScore(campaign, unit string) (domain.Score, string, bool) {
+// timelineRecord appends to dst the score record of one unit as it
+// stands (false when the campaign or the unit's framework is unknown).
+func (b *Scoreboard) timelineRecord(campaign, unit string, dst []byte) ([]byte, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	v := b.campaigns[campaign]
 	if v == nil {
-		return domain.Score{}, "", false
+		return dst, false
+	}
+	f, _, err := v.c.Framework(unit)
+	if err != nil {
+		return dst, false
+	}
+	t, a := v.tally(unit, f)
+	if c, ok := t.Cents(); ok {
+		return appendCentsRecord(dst, a.Status(), c), true
 	}
 	v.refresh(unit)
 	delete(v.dirty, unit)
-	sc, ok := v.scores[unit]
-	if !ok {
-		return domain.Score{}, "", false
-	}
-	status := "not-started"
-	if a := v.assessments[unit]; a != nil {
-		status = a.Status()
-	}
-	return sc, status, true
+	return append(dst, encodeScore(v.scores[unit], a.Status())...), true
 }
 
 // RankingsAt returns a campaign's rankings as they stood once the event at
@@ -283,11 +395,12 @@ func (h *History) RankingsAt(ctx context.Context, campaign string, pos uint64) (
 	if err != nil {
 		return nil, err
 	}
-	v := &campaignView{c: c, assessments: map[string]*domain.Assessment{}, scores: map[string]domain.Score{}, dirty: map[string]bool{}}
+	v := newCampaignView(c)
 	statuses := map[string]string{}
 	err = h.db.View(func(tx *bbolt.Tx) error {
 		cur := tx.Bucket(bucketTimeline).Cursor()
 		blanks := map[domain.Block]domain.Score{}
+		scorers := map[domain.Block]*domain.Scorer{}
 		for _, code := range c.UnitOrder {
 			f, u, err := c.Framework(code)
 			if err != nil {
@@ -296,7 +409,7 @@ func (h *History) RankingsAt(ctx context.Context, campaign string, pos uint64) (
 			blank, ok := blanks[u.Block]
 			if !ok {
 				blank = domain.ComputeScore(f, domain.NewAssessment(campaign, code), c.Settings.Rounding)
-				blanks[u.Block] = blank
+				blanks[u.Block], scorers[u.Block] = blank, domain.NewScorer(f)
 			}
 			v.scores[code], statuses[code] = blank, "not-started"
 			prefix := timelineKey(campaign, code, 0)
@@ -310,7 +423,7 @@ func (h *History) RankingsAt(ctx context.Context, campaign string, pos uint64) (
 			if k == nil || !bytes.HasPrefix(k, prefix) || len(k) != len(prefix)+8 {
 				continue
 			}
-			sc, status, err := decodeScore(val, blank, c.Settings.Rounding)
+			sc, status, err := decodeScore(val, blank, scorers[u.Block], c.Settings.Rounding)
 			if err != nil {
 				return fmt.Errorf("unit %s at position %d: %w", code, binary.BigEndian.Uint64(k[len(prefix):]), err)
 			}

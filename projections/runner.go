@@ -96,13 +96,23 @@ func (r *Runner) Changed() <-chan struct{} {
 	return r.notify
 }
 
-func (r *Runner) signal() {
+// signal tells waiters that events were applied, flushing the
+// projections first unless the runner is still catching up (a flusher
+// writes what it holds in large batches then, and flushes itself when it
+// holds too much).
+func (r *Runner) flush() {
 	for _, p := range r.projections {
 		if f, ok := p.(Flusher); ok {
 			if err := f.Flush(); err != nil {
 				r.log.Error("projection flush", "err", err)
 			}
 		}
+	}
+}
+
+func (r *Runner) signal() {
+	if r.caughtUp.Load() {
+		r.flush()
 	}
 	r.notifyMu.Lock()
 	close(r.notify)
@@ -178,6 +188,7 @@ func (r *Runner) follow(ctx context.Context, start time.Time) error {
 				pending = 0
 			}
 			if !r.caughtUp.Load() {
+				r.flush()
 				r.rebuilt.Store(int64(time.Since(start)))
 				r.caughtUp.Store(true)
 				r.caughtUpSet.Do(func() { close(r.caughtUpCh) })

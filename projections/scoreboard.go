@@ -25,9 +25,13 @@ type campaignView struct {
 	assessments map[string]*domain.Assessment
 	scores      map[string]domain.Score
 	dirty       map[string]bool
-	version     uint64 // bumped on every change of the campaign or its assessments
-	rankings    *Rankings
-	ranked      uint64 // the version rankings were computed at
+	// tallies keep each assessment's score up to date event by event
+	// (domain.Tally), on the scorer of its framework.
+	tallies  map[string]*domain.Tally
+	scorers  map[*domain.Framework]*domain.Scorer
+	version  uint64 // bumped on every change of the campaign or its assessments
+	rankings *Rankings
+	ranked   uint64 // the version rankings were computed at
 }
 
 // NewScoreboard returns an empty scoreboard.
@@ -45,7 +49,7 @@ func (b *Scoreboard) Apply(r domain.Recorded) {
 		b.frameworks[e.Framework.ID] = append(b.frameworks[e.Framework.ID], e.Framework)
 		return
 	case *domain.CampaignOpened:
-		v := &campaignView{c: &domain.Campaign{}, assessments: map[string]*domain.Assessment{}, scores: map[string]domain.Score{}, dirty: map[string]bool{}}
+		v := newCampaignView(&domain.Campaign{})
 		b.campaigns[e.ID] = v
 		b.order = append(b.order, e.ID)
 		v.c.Apply(r)
@@ -62,6 +66,13 @@ func (b *Scoreboard) Apply(r domain.Recorded) {
 			v.assessments[unit] = a
 		}
 		a.Apply(r)
+		if t := v.tallies[unit]; t != nil {
+			if item, known := domain.ItemChanged(r.Event); !known {
+				delete(v.tallies, unit) // recounted when next needed
+			} else if item != "" {
+				t.Update(a, item)
+			}
+		}
 		v.dirty[unit] = true
 		v.version++
 		return
@@ -197,6 +208,11 @@ func (b *Scoreboard) Rankings(id string) (*Rankings, bool) {
 	return v.rankings, true
 }
 
+func newCampaignView(c *domain.Campaign) *campaignView {
+	return &campaignView{c: c, assessments: map[string]*domain.Assessment{}, scores: map[string]domain.Score{}, dirty: map[string]bool{},
+		tallies: map[string]*domain.Tally{}, scorers: map[*domain.Framework]*domain.Scorer{}}
+}
+
 // refresh recomputes one unit's score.
 func (v *campaignView) refresh(unit string) {
 	f, _, err := v.c.Framework(unit)
@@ -204,11 +220,33 @@ func (v *campaignView) refresh(unit string) {
 		delete(v.scores, unit)
 		return
 	}
+	t, a := v.tally(unit, f)
+	if sc, ok := t.Score(v.c.Settings.Rounding); ok {
+		v.scores[unit] = sc
+		return
+	}
+	v.scores[unit] = domain.ComputeScore(f, a, v.c.Settings.Rounding)
+}
+
+// tally returns the tally of a unit's assessment on framework f, counting
+// it afresh when there is none on f yet, and the assessment (an empty one
+// if the unit has none).
+func (v *campaignView) tally(unit string, f *domain.Framework) (*domain.Tally, *domain.Assessment) {
 	a := v.assessments[unit]
 	if a == nil {
 		a = domain.NewAssessment(v.c.ID, unit)
 	}
-	v.scores[unit] = domain.ComputeScore(f, a, v.c.Settings.Rounding)
+	s := v.scorers[f]
+	if s == nil {
+		s = domain.NewScorer(f)
+		v.scorers[f] = s
+	}
+	t := v.tallies[unit]
+	if t == nil || t.Scorer() != s {
+		t = s.NewTally(a)
+		v.tallies[unit] = t
+	}
+	return t, a
 }
 
 func (v *campaignView) rank(position uint64) *Rankings { return v.rankWith(position, nil) }
