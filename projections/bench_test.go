@@ -33,8 +33,7 @@ func benchLedger(b *testing.B, n int) (*bolt.Store, *projections.Scoreboard, *pr
 	ctx := context.Background()
 	head, _ := store.Head(ctx)
 	if head == 0 {
-		// About 388 events per unit with the illustrative framework.
-		units := n / 388
+		units := n / loadgen.EventsPerUnit
 		start := time.Now()
 		got, err := loadgen.Import(ctx, store, loadgen.DefaultConfig(units), nil)
 		if err != nil {
