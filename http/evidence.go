@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -124,46 +125,11 @@ func (s *Server) attachEvidence(w http.ResponseWriter, r *http.Request, p domain
 	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch mt {
 	case "multipart/form-data":
-		r.Body = http.MaxBytesReader(w, r.Body, s.Blobs.MaxSize()+1<<20)
-		mr := multipart.NewReader(r.Body, params["boundary"])
-		fields := map[string]string{}
-		var stored bool
-		for {
-			part, err := mr.NextPart()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				return domain.Errorf(domain.ETOOLARGE, "The upload is larger than %s.", sizeText(s.Blobs.MaxSize()))
-			}
-			if err != nil {
-				return domain.Errorf(domain.EINVALID, "The multipart body is not valid: %v.", err)
-			}
-			name := part.FormName()
-			if name == "file" {
-				if stored {
-					return domain.Invalid("Send one file per request.", domain.FieldError{Field: "file", Detail: "more than one file"})
-				}
-				b, mediaType, err := s.putBlob(r, part)
-				if err != nil {
-					return err
-				}
-				ev.SHA256, ev.Size, ev.MediaType, stored = b.Hash.String(), b.Size, mediaType, true
-				continue
-			}
-			if name != "item" && name != "title" && name != "documentNumber" {
-				return domain.Invalid("The upload has a field this request does not take.", domain.FieldError{Field: name, Detail: "unknown field"})
-			}
-			v, err := io.ReadAll(io.LimitReader(part, 4097))
-			if err != nil || len(v) > 4096 {
-				return domain.Invalid("A form field is too long.", domain.FieldError{Field: name, Detail: "at most 4096 bytes"})
-			}
-			fields[name] = string(v)
+		up, fields, err := s.readUpload(w, r, params["boundary"], "item", "title", "documentNumber")
+		if err != nil {
+			return err
 		}
-		if !stored {
-			return domain.Invalid("The upload has no file.", domain.FieldError{Field: "file", Detail: "is required"})
-		}
+		ev.SHA256, ev.Size, ev.MediaType = up.SHA256, up.Size, up.MediaType
 		item, ev.Title, ev.DocumentNumber = fields["item"], fields["title"], fields["documentNumber"]
 		if body, ok := r.Context().Value(bodyKey).(*hashedBody); ok {
 			body.canon = fmt.Appendf(nil, "multipart\n%q\n%q\n%q\n%s", item, ev.Title, ev.DocumentNumber, ev.SHA256)
@@ -187,6 +153,53 @@ func (s *Server) attachEvidence(w http.ResponseWriter, r *http.Request, p domain
 	})
 }
 
+// readUpload reads a multipart upload: exactly one part named "file",
+// stored in the blob store once its kind is checked, and small text fields
+// of the allowed names (at most 4096 bytes each). Anything else is
+// refused with a field error; a body over the blob limit is ETOOLARGE.
+func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, boundary string, allowed ...string) (*UploadedEvidence, map[string]string, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.Blobs.MaxSize()+1<<20)
+	mr := multipart.NewReader(r.Body, boundary)
+	fields := map[string]string{}
+	var out *UploadedEvidence
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, nil, domain.Errorf(domain.ETOOLARGE, "The upload is larger than %s.", sizeText(s.Blobs.MaxSize()))
+		}
+		if err != nil {
+			return nil, nil, domain.Errorf(domain.EINVALID, "The multipart body is not valid: %v.", err)
+		}
+		name := part.FormName()
+		switch {
+		case name == "file" && out != nil:
+			return nil, nil, domain.Invalid("Send one file per request.", domain.FieldError{Field: "file", Detail: "more than one file"})
+		case name == "file":
+			b, mediaType, err := s.putBlob(r, part)
+			if err != nil {
+				return nil, nil, err
+			}
+			out = &UploadedEvidence{SHA256: b.Hash.String(), Size: b.Size, MediaType: mediaType}
+		case slices.Contains(allowed, name):
+			v, err := io.ReadAll(io.LimitReader(part, 4097))
+			if err != nil || len(v) > 4096 {
+				return nil, nil, domain.Invalid("A form field is too long.", domain.FieldError{Field: name, Detail: "at most 4096 bytes"})
+			}
+			fields[name] = string(v)
+		default:
+			return nil, nil, domain.Invalid("The upload has a field this request does not take.", domain.FieldError{Field: name, Detail: "unknown field"})
+		}
+	}
+	if out == nil {
+		return nil, nil, domain.Invalid("The upload has no file.", domain.FieldError{Field: "file", Detail: "is required"})
+	}
+	return out, fields, nil
+}
+
 // UploadedEvidence is the answer to an upload of a file alone.
 type UploadedEvidence struct {
 	SHA256    string `json:"sha256"`
@@ -201,32 +214,9 @@ func (s *Server) uploadEvidence(w http.ResponseWriter, r *http.Request, p domain
 	if mt != "multipart/form-data" {
 		return &domain.Error{Code: eUnsupported, Message: "Upload the file as multipart/form-data with a part named file."}
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.Blobs.MaxSize()+1<<20)
-	mr := multipart.NewReader(r.Body, params["boundary"])
-	var out *UploadedEvidence
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return domain.Errorf(domain.ETOOLARGE, "The upload is larger than %s.", sizeText(s.Blobs.MaxSize()))
-		}
-		if err != nil {
-			return domain.Errorf(domain.EINVALID, "The multipart body is not valid: %v.", err)
-		}
-		if part.FormName() != "file" || out != nil {
-			return domain.Invalid("Send one part, named file.", domain.FieldError{Field: part.FormName(), Detail: "unexpected part"})
-		}
-		b, mediaType, err := s.putBlob(r, part)
-		if err != nil {
-			return err
-		}
-		out = &UploadedEvidence{SHA256: b.Hash.String(), Size: b.Size, MediaType: mediaType}
-	}
-	if out == nil {
-		return domain.Invalid("The upload has no file.", domain.FieldError{Field: "file", Detail: "is required"})
+	out, _, err := s.readUpload(w, r, params["boundary"])
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusCreated, out)
 	return nil
