@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -86,12 +87,20 @@ func blobProblem(err error) string {
 	return "the file store cannot be read"
 }
 
+// multipartError explains a multipart body that cannot be read.
+func multipartError(err error) error {
+	if e := bodyError(err); domain.ErrorCode(e) == eTimeout {
+		return e
+	}
+	return domain.Errorf(domain.EINVALID, "The multipart body is not valid: %v.", err)
+}
+
 // putBlob stores an uploaded file after checking its kind.
 func (s *Server) putBlob(r *http.Request, part io.Reader) (blobs.Blob, string, error) {
 	head := make([]byte, 512)
 	n, err := io.ReadFull(part, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return blobs.Blob{}, "", domain.Errorf(domain.EINVALID, "The upload could not be read: %v.", err)
+		return blobs.Blob{}, "", bodyError(err)
 	}
 	mt, _, err := sniffBytes(head[:n])
 	if err != nil {
@@ -105,8 +114,11 @@ func (s *Server) putBlob(r *http.Request, part io.Reader) (blobs.Blob, string, e
 		return blobs.Blob{}, "", domain.Errorf(domain.EINVALID, "The file is empty.")
 	case errors.Is(err, eventstore.ErrUnavailable):
 		return blobs.Blob{}, "", &domain.Error{Code: domain.EUNAVAILABLE, Message: "The file store cannot take files now; nothing was recorded."}
-	case err != nil:
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return blobs.Blob{}, "", err
+	case err != nil:
+		// What is left is the upload itself: it broke off or was too slow.
+		return blobs.Blob{}, "", bodyError(err)
 	}
 	return b, mt, nil
 }
@@ -172,7 +184,7 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, boundary str
 			return nil, nil, domain.Errorf(domain.ETOOLARGE, "The upload is larger than %s.", sizeText(s.Blobs.MaxSize()))
 		}
 		if err != nil {
-			return nil, nil, domain.Errorf(domain.EINVALID, "The multipart body is not valid: %v.", err)
+			return nil, nil, multipartError(err)
 		}
 		name := part.FormName()
 		switch {

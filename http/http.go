@@ -17,13 +17,16 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/shopspring/decimal"
 
 	"github.com/parledger/parledger/domain"
 	"github.com/parledger/parledger/eventstore/blobs"
@@ -69,12 +72,17 @@ type Server struct {
 	// WriteWait bounds how long a write waits for the projections to show
 	// it before answering (read-your-writes).
 	WriteWait time.Duration
+	// Timeouts of the connection, as http.Server has them: slow clients
+	// are cut off after ReadHeaderTimeout (headers) and ReadTimeout (the
+	// whole request). NewServer sets the defaults.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 }
 
 // NewServer returns a server with its routes; the caller sets the
 // dependencies before Open.
 func NewServer() *Server {
-	s := &Server{router: mux.NewRouter(), Logger: slog.Default(), WriteWait: 5 * time.Second}
+	s := &Server{router: mux.NewRouter(), Logger: slog.Default(), WriteWait: 5 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	s.routes()
 	return s
 }
@@ -88,10 +96,10 @@ func (s *Server) Open() error {
 	s.ln = ln
 	s.server = &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.ReadHeaderTimeout,
+		ReadTimeout:       s.ReadTimeout,
+		WriteTimeout:      s.WriteTimeout,
+		IdleTimeout:       s.IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
@@ -181,13 +189,26 @@ var statusOf = map[string]int{
 	domain.EDEADLINE:     http.StatusConflict,
 	eUnsupported:         http.StatusUnsupportedMediaType,
 	eMethod:              http.StatusMethodNotAllowed,
+	eTimeout:             http.StatusRequestTimeout,
 }
 
 // Codes used only by the HTTP layer.
 const (
 	eUnsupported = "unsupported_media_type"
 	eMethod      = "method_not_allowed"
+	eTimeout     = "request_timeout"
 )
+
+// bodyError explains why a request body could not be read: the client
+// sent it too slowly (408), or broke off or sent garbage (400). Nothing
+// was recorded either way.
+func bodyError(err error) error {
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return &domain.Error{Code: eTimeout, Message: "The body arrived too slowly: the server stopped waiting for it. Nothing was recorded; send it again."}
+	}
+	return domain.Errorf(domain.EINVALID, "The body could not be read (%v). Nothing was recorded.", err)
+}
 
 // Problem is an RFC 9457 problem details body.
 type Problem struct {
@@ -214,14 +235,16 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	p := Problem{
 		Type: "urn:parledger:problem:" + code, Title: http.StatusText(status), Status: status,
-		Detail: domain.ErrorMessage(err), Instance: r.URL.EscapedPath(), Code: code,
+		Detail: redactSecrets(domain.ErrorMessage(err)), Instance: redactSecrets(r.URL.EscapedPath()), Code: code,
 	}
 	var de *domain.Error
 	if errors.As(err, &de) {
-		p.Errors = de.Fields
+		for _, f := range de.Fields {
+			p.Errors = append(p.Errors, domain.FieldError{Field: redactSecrets(f.Field), Detail: redactSecrets(f.Detail)})
+		}
 	}
 	if code == domain.EINTERNAL {
-		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.Logger.Error("internal error", "method", r.Method, "path", redactSecrets(r.URL.Path), "err", redactSecrets(err.Error()))
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="parledger"`)
@@ -235,6 +258,18 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // as writeJSON: "Bearer <token>" reads as written
 	_ = enc.Encode(p)
+}
+
+// secretPattern matches a credential's secret (ledger.TokenPrefix and its
+// random part), whole or cut short.
+var secretPattern = regexp.MustCompile(regexp.QuoteMeta(ledger.TokenPrefix) + `[A-Za-z0-9_-]{8,}`)
+
+// redactSecrets hides anything that looks like a secret in text the
+// server writes into an error or a log: a client that pasted its secret
+// into a path, a query or a field must not find it echoed where proxies
+// and logs keep it.
+func redactSecrets(text string) string {
+	return secretPattern.ReplaceAllString(text, ledger.TokenPrefix+"…")
 }
 
 // writeJSON writes v as JSON with the given status.
@@ -267,7 +302,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return domain.Errorf(domain.ETOOLARGE, "The body is larger than %d bytes.", MaxBodySize)
 	}
 	if err != nil {
-		return domain.Errorf(domain.EINVALID, "The body could not be read: %v.", err)
+		return bodyError(err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return domain.Invalid("The body is empty; send a JSON object.")
@@ -283,7 +318,64 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return domain.Invalid("The body has data after its JSON value.")
 	}
+	if path := hugeDecimal(reflect.ValueOf(v), ""); path != "" {
+		return domain.Invalid("A number is out of range.", domain.FieldError{Field: path, Detail: "write a plain decimal number such as 1.25: at most 60 digits and no large exponent"})
+	}
 	return nil
+}
+
+var decimalType = reflect.TypeFor[decimal.Decimal]()
+
+// hugeDecimal returns the path of the first decimal in v (a decoded
+// request body) written with so large an exponent or so many digits that
+// printing it, in an error message say, would take megabytes ("1e999999"
+// is nine bytes in a body); "" when there is none.
+func hugeDecimal(v reflect.Value, path string) string {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return ""
+		}
+		return hugeDecimal(v.Elem(), path)
+	case reflect.Struct:
+		if v.Type() == decimalType {
+			d := v.Interface().(decimal.Decimal)
+			if e := d.Exponent(); e > 60 || e < -60 || d.Coefficient().BitLen() > 200 {
+				return path
+			}
+			return ""
+		}
+		for i := range v.NumField() {
+			sf := v.Type().Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			p := path
+			if !sf.Anonymous || name != "" {
+				if name == "" {
+					name = sf.Name
+				}
+				p = joinPath(path, name)
+			}
+			if bad := hugeDecimal(v.Field(i), p); bad != "" {
+				return bad
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if bad := hugeDecimal(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); bad != "" {
+				return bad
+			}
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			if bad := hugeDecimal(v.MapIndex(k), joinPath(path, fmt.Sprint(k.Interface()))); bad != "" {
+				return bad
+			}
+		}
+	}
+	return ""
 }
 
 // jsonError explains a decoding error of body into a value of type t
