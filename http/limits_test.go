@@ -171,6 +171,23 @@ func TestSlowClients(t *testing.T) {
 			}
 		})
 	}
+	// An upload that breaks off: a 400 (not a logged 500: the fixture
+	// fails on any logged error), and nothing recorded.
+	t.Run("ErrBrokenUpload", func(t *testing.T) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		body := "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.4\n" + strings.Repeat("x", 2000)
+		fmt.Fprintf(conn, "POST %s/evidence HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n%s", f.A001, f.Unit001, body)
+		_ = conn.(*net.TCPConn).CloseWrite()
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, _ := io.ReadAll(conn)
+		if !strings.HasPrefix(string(got), "HTTP/1.1 400") {
+			t.Errorf("a broken upload got %q, want 400", got)
+		}
+	})
 	if after := f.Head(t); after != before {
 		t.Errorf("slow clients moved the log from %d to %d", before, after)
 	}
