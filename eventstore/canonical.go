@@ -91,15 +91,23 @@ func DecodeCanonical(b []byte) (stream string, d EventData, err error) {
 // EventData; a store decoding many events reuses its Event values this
 // way. On error *d holds what was decoded so far.
 func DecodeCanonicalInto(d *EventData, b []byte) (stream string, err error) {
+	buf := make([]byte, len(b))
+	copy(buf, b)
+	return DecodeCanonicalShared(d, buf)
+}
+
+// DecodeCanonicalShared is DecodeCanonicalInto without the copy: the text
+// fields of *d are substrings of b and its payload is a slice of b, so b
+// must never change afterwards, except that a caller may write to its
+// Payload, whose bytes no string shares (its capacity ends where it does).
+// A store that decodes many events copies them into a few large buffers
+// and decodes from there.
+func DecodeCanonicalShared(d *EventData, b []byte) (stream string, err error) {
 	if len(b) < len(canonicalMagic)+16 || [4]byte(b[:4]) != canonicalMagic {
 		return "", fmt.Errorf("%w: not a canonical event encoding", ErrCorrupt)
 	}
 	d.ID = uuid.UUID(b[4:20])
-	// One copy of b holds every field: the text fields are substrings of
-	// it and the payload a slice of it. Nothing writes to the copy but a
-	// caller writing to its Payload, whose bytes no string shares.
-	buf := make([]byte, len(b))
-	copy(buf, b)
+	buf := b
 	r := canonicalReader{s: unsafe.String(unsafe.SliceData(buf), len(buf)), off: 20}
 	stream = r.str()
 	d.Type = r.str()

@@ -89,6 +89,7 @@ func (s *Store) readLog(dst []eventstore.Event, from eventstore.Position, backwa
 	}
 	s.mu.Unlock()
 	// ledger.db holds every position up to applied, and only grows.
+	var chunk []byte
 	err := s.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketLog).Cursor()
 		k, v := c.Seek(be64(uint64(from)))
@@ -97,7 +98,7 @@ func (s *Store) readLog(dst []eventstore.Event, from eventstore.Position, backwa
 		}
 		for got := uint64(0); k != nil && got < n; k, v = step(c, backwards) {
 			dst = append(dst, eventstore.Event{})
-			if err := decodeRecordInto(&dst[len(dst)-1], eventstore.Position(u64(k)), v); err != nil {
+			if err := decodeRecordInto(&dst[len(dst)-1], eventstore.Position(u64(k)), v, &chunk); err != nil {
 				return err
 			}
 			got++
@@ -109,9 +110,10 @@ func (s *Store) readLog(dst []eventstore.Event, from eventstore.Position, backwa
 
 // decodeEntries appends the events of entries, at positions, to dst.
 func decodeEntries(dst []eventstore.Event, positions []eventstore.Position, entries []memEntry) ([]eventstore.Event, error) {
+	var chunk []byte
 	for i, e := range entries {
 		dst = append(dst, eventstore.Event{})
-		if err := decodeRecordInto(&dst[len(dst)-1], positions[i], e.rec); err != nil {
+		if err := decodeRecordInto(&dst[len(dst)-1], positions[i], e.rec, &chunk); err != nil {
 			return nil, err
 		}
 	}

@@ -49,19 +49,38 @@ func fillHeader(b []byte, revision uint64, recordedAt time.Time, h eventstore.Ha
 // keeps, so v may point into the memory map.
 func decodeRecord(pos eventstore.Position, v []byte) (eventstore.Event, error) {
 	var e eventstore.Event
-	err := decodeRecordInto(&e, pos, v)
+	err := decodeRecordInto(&e, pos, v, nil)
 	return e, err
 }
 
-// decodeRecordInto is decodeRecord into *e, which must be zero.
-func decodeRecordInto(e *eventstore.Event, pos eventstore.Position, v []byte) error {
+// decodeChunk is the size of the buffers a long read copies its events
+// into: one allocation serves some 30 typical events, and an event kept
+// by a reader keeps at most this much memory alive with it.
+const decodeChunk = 16 << 10
+
+// decodeRecordInto is decodeRecord into *e, which must be zero. If chunk
+// is not nil, the event's fields are copied into *chunk (a fresh buffer
+// of decodeChunk bytes replaces it when it is full), so that one
+// allocation serves many events.
+func decodeRecordInto(e *eventstore.Event, pos eventstore.Position, v []byte, chunk *[]byte) error {
 	if len(v) < recordHeaderSize || v[0] != recordFormat {
 		return fmt.Errorf("%w: record at position %d is not a format-%d record", eventstore.ErrCorrupt, pos, recordFormat)
 	}
 	if got, want := crc32.Checksum(v[5:], castagnoli), binary.BigEndian.Uint32(v[1:5]); got != want {
 		return fmt.Errorf("%w: record at position %d fails its checksum (stored %08x, computed %08x)", eventstore.ErrCorrupt, pos, want, got)
 	}
-	stream, err := eventstore.DecodeCanonicalInto(&e.EventData, v[recordHeaderSize:])
+	var stream string
+	var err error
+	if content := v[recordHeaderSize:]; chunk == nil {
+		stream, err = eventstore.DecodeCanonicalInto(&e.EventData, content)
+	} else {
+		if cap(*chunk)-len(*chunk) < len(content) {
+			*chunk = make([]byte, 0, max(decodeChunk, len(content)))
+		}
+		start := len(*chunk)
+		*chunk = append(*chunk, content...)
+		stream, err = eventstore.DecodeCanonicalShared(&e.EventData, (*chunk)[start:len(*chunk):len(*chunk)])
+	}
 	if err != nil {
 		return fmt.Errorf("record at position %d: %w", pos, err)
 	}
