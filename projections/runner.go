@@ -26,8 +26,12 @@ type Projection interface {
 	Apply(r domain.Recorded)
 }
 
-// Flusher is a projection that buffers writes; the runner calls Flush once
-// it has caught up with the log and after every live batch.
+// Flusher is a projection that buffers writes. The runner calls Flush once
+// it has caught up with the log, and then, while it follows the log live,
+// at most every liveFlushEvery and at the latest liveFlushEvery after a
+// change; a flusher holding too much flushes itself. What a flusher
+// holds is derived from the log and read back from memory, so a flush
+// only bounds what a restart has to read again.
 type Flusher interface {
 	Flush() error
 }
@@ -96,10 +100,7 @@ func (r *Runner) Changed() <-chan struct{} {
 	return r.notify
 }
 
-// signal tells waiters that events were applied, flushing the
-// projections first unless the runner is still catching up (a flusher
-// writes what it holds in large batches then, and flushes itself when it
-// holds too much).
+// flush has the projections that buffer writes write them.
 func (r *Runner) flush() {
 	for _, p := range r.projections {
 		if f, ok := p.(Flusher); ok {
@@ -110,10 +111,8 @@ func (r *Runner) flush() {
 	}
 }
 
+// signal tells waiters that events were applied.
 func (r *Runner) signal() {
-	if r.caughtUp.Load() {
-		r.flush()
-	}
 	r.notifyMu.Lock()
 	close(r.notify)
 	r.notify = make(chan struct{})
@@ -176,43 +175,154 @@ type decodeError struct{ err error }
 func (e *decodeError) Error() string { return e.err.Error() }
 func (e *decodeError) Unwrap() error { return e.err }
 
+// liveFlushEvery is how often, at most, the runner flushes the projections
+// while it follows the log live: one write of the score timeline per
+// second, not one per event.
+const liveFlushEvery = time.Second
+
+// decodedBatch is what the runner's reader hands its applier: events
+// decoded in log order, then possibly the news that the subscription has
+// caught up, or an error that ends it.
+type decodedBatch struct {
+	recs     []domain.Recorded
+	caughtUp bool
+	err      error
+}
+
+// batchSize is how many decoded events the reader hands over at once
+// while catching up; live, it hands over every event at once.
+const batchSize = 256
+
+// follow reads the log from the position after the last event applied
+// and applies it, until the subscription ends. Reading and decoding run
+// in a goroutine of their own, a batch ahead of the projections, so that
+// a rebuild uses two cores.
 func (r *Runner) follow(ctx context.Context, start time.Time) error {
-	pending := 0
-	for msg, err := range r.store.Subscribe(ctx, r.Position()+1) {
-		if err != nil {
-			return err
+	readCtx, cancel := context.WithCancel(ctx)
+	batches := make(chan decodedBatch, 8)
+	free := make(chan []domain.Recorded, 10)
+	go r.read(readCtx, r.Position()+1, batches, free)
+	defer func() {
+		cancel()
+		for range batches { // the reader stops before Run subscribes again
 		}
-		if msg.CaughtUp {
+	}()
+	pending := 0
+	lastFlush := time.Now()
+	var flushTimer <-chan time.Time
+	for {
+		var b decodedBatch
+		var ok bool
+		select {
+		case b, ok = <-batches:
+		case <-flushTimer:
+			r.flush()
+			lastFlush, flushTimer = time.Now(), nil
+			continue
+		}
+		if !ok {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return eventstore.ErrDropped
+		}
+		for _, rec := range b.recs {
+			for _, p := range r.projections {
+				p.Apply(rec)
+			}
+			r.position.Store(rec.Position)
+			pending++
+			// Live: tell waiters after every event; while catching up, in batches.
+			if r.caughtUp.Load() || pending >= 1000 {
+				r.signal()
+				pending = 0
+			}
+		}
+		if cap(b.recs) == batchSize {
+			clear(b.recs)
+			select {
+			case free <- b.recs[:0]:
+			default:
+			}
+		}
+		if len(b.recs) > 0 && r.caughtUp.Load() {
+			if since := time.Since(lastFlush); since >= liveFlushEvery {
+				r.flush()
+				lastFlush, flushTimer = time.Now(), nil
+			} else if flushTimer == nil {
+				flushTimer = time.After(liveFlushEvery - since)
+			}
+		}
+		if b.err != nil {
+			return b.err
+		}
+		if b.caughtUp {
 			if pending > 0 {
 				r.signal()
 				pending = 0
 			}
 			if !r.caughtUp.Load() {
 				r.flush()
+				lastFlush = time.Now()
 				r.rebuilt.Store(int64(time.Since(start)))
 				r.caughtUp.Store(true)
 				r.caughtUpSet.Do(func() { close(r.caughtUpCh) })
 				r.log.Info("projections caught up", "position", r.Position(), "took", time.Since(start).Round(time.Millisecond))
 			}
+		}
+	}
+}
+
+// read subscribes to the log from position from, decodes each event and
+// sends the events to out in batches, in order, until the subscription
+// ends or ctx does; then it closes out. An error (an undecodable event, a
+// dropped subscription) is sent after the events before it.
+func (r *Runner) read(ctx context.Context, from eventstore.Position, out chan<- decodedBatch, free chan []domain.Recorded) {
+	defer close(out)
+	live := r.caughtUp.Load()
+	buf := func() []domain.Recorded {
+		select {
+		case b := <-free:
+			return b
+		default:
+			return make([]domain.Recorded, 0, batchSize)
+		}
+	}
+	send := func(b decodedBatch) bool {
+		select {
+		case out <- b:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	batch := buf()
+	for msg, err := range r.store.Subscribe(ctx, from) {
+		if err != nil {
+			send(decodedBatch{recs: batch, err: err})
+			return
+		}
+		if msg.CaughtUp {
+			if !send(decodedBatch{recs: batch, caughtUp: true}) {
+				return
+			}
+			batch, live = buf(), true
 			continue
 		}
 		rec, err := ledger.Decode(msg.Event)
 		if err != nil {
-			return &decodeError{fmt.Errorf("projections: %w", err)}
+			send(decodedBatch{recs: batch, err: &decodeError{fmt.Errorf("projections: %w", err)}})
+			return
 		}
-		for _, p := range r.projections {
-			p.Apply(rec)
-		}
-		r.position.Store(uint64(msg.Event.Position))
-		pending++
-		// Live: tell waiters after every event; while catching up, in batches.
-		if r.caughtUp.Load() || pending >= 1000 {
-			r.signal()
-			pending = 0
+		batch = append(batch, rec)
+		if live || len(batch) == batchSize {
+			if !send(decodedBatch{recs: batch}) {
+				return
+			}
+			batch = buf()
 		}
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
+	if len(batch) > 0 {
+		send(decodedBatch{recs: batch})
 	}
-	return eventstore.ErrDropped
 }

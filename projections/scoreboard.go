@@ -66,8 +66,10 @@ func (b *Scoreboard) Apply(r domain.Recorded) {
 			v.assessments[unit] = a
 		}
 		a.Apply(r)
+		item, known := domain.ItemChanged(r.Event)
+		slim(a, item)
 		if t := v.tallies[unit]; t != nil {
-			if item, known := domain.ItemChanged(r.Event); !known {
+			if !known {
 				delete(v.tallies, unit) // recounted when next needed
 			} else if item != "" {
 				t.Update(a, item)
@@ -92,6 +94,25 @@ func (b *Scoreboard) Apply(r domain.Recorded) {
 			v.dirty[e.Unit.Code] = true
 		}
 		v.version++
+	}
+}
+
+// slim drops from an assessment, after an event that may have changed
+// item, what scores and statuses do not need: evidence, notes, the
+// appraisers' names and reasons, the explanations' texts (an accepted
+// explanation's points are on the item). The scoreboard holds every
+// assessment of every campaign, so what it keeps per item is what the
+// server's memory grows with; the full assessment is read from the ledger
+// when asked for.
+func slim(a *domain.Assessment, item string) {
+	a.Explanations = nil
+	if s := a.Items[item]; s != nil {
+		s.Evidence, s.SelfNote = nil, ""
+		for _, ap := range s.Appraisals {
+			if ap != nil {
+				ap.Note, ap.Reason, ap.By, ap.Agency = "", "", "", ""
+			}
+		}
 	}
 }
 
@@ -187,6 +208,51 @@ type Rankings struct {
 	Position  uint64                   `json:"position"`
 	Published *domain.ResultsPublished `json:"published,omitempty"`
 	Blocks    []BlockRanking           `json:"blocks"`
+
+	memo *memo
+}
+
+// memo holds what callers derived from one Rankings value.
+type memo struct {
+	mu      sync.Mutex
+	entries map[any]*memoEntry
+}
+
+type memoEntry struct {
+	once sync.Once
+	v    any
+}
+
+// memoCap bounds the entries a Rankings memo keeps (pages of a large
+// campaign, say); past it, Memo computes without keeping.
+const memoCap = 4096
+
+// Memo returns what compute returns for key, computed once for these
+// rankings however many goroutines ask at once: an encoded response, for
+// one, which stays right as long as the rankings are current. A copy of
+// the Rankings value shares its memo, so a caller who changes a copy
+// (filters its rows) must not use Memo on it. Keys are comparable values
+// of the caller's own types.
+func (r *Rankings) Memo(key any, compute func() any) any {
+	if r.memo == nil {
+		return compute()
+	}
+	r.memo.mu.Lock()
+	e := r.memo.entries[key]
+	if e == nil {
+		if len(r.memo.entries) >= memoCap {
+			r.memo.mu.Unlock()
+			return compute()
+		}
+		if r.memo.entries == nil {
+			r.memo.entries = map[any]*memoEntry{}
+		}
+		e = &memoEntry{}
+		r.memo.entries[key] = e
+	}
+	r.memo.mu.Unlock()
+	e.once.Do(func() { e.v = compute() })
+	return e.v
 }
 
 // Rankings returns a campaign's current rankings.
@@ -254,7 +320,7 @@ func (v *campaignView) rank(position uint64) *Rankings { return v.rankWith(posit
 // rankWith ranks the view's scores; statuses, when not nil, gives each
 // unit's status instead of its assessment's.
 func (v *campaignView) rankWith(position uint64, statuses map[string]string) *Rankings {
-	r := &Rankings{Campaign: v.c.ID, Title: v.c.Title, Position: position, Published: v.c.Published, Blocks: []BlockRanking{}}
+	r := &Rankings{Campaign: v.c.ID, Title: v.c.Title, Position: position, Published: v.c.Published, Blocks: []BlockRanking{}, memo: &memo{}}
 	for _, block := range []domain.Block{domain.BlockDepartments, domain.BlockDistricts} {
 		f := v.c.Frameworks[block]
 		if f == nil {
