@@ -326,28 +326,48 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, p domain.Princi
 }
 
 func (s *Server) rankings(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
-	c, err := s.campaignFor(r, p)
-	if err != nil {
-		return err
+	// The current rankings name the campaign and whether it is
+	// published (as campaignFor does, without copying the campaign).
+	cur, ok := s.Board.Rankings(vars(r, "campaign"))
+	if !ok || p.Role == domain.RolePublic && cur.Published == nil {
+		return domain.Errorf(domain.ENOTFOUND, "No campaign %q.", vars(r, "campaign"))
 	}
 	format, err := exportFormat(r)
 	if err != nil {
 		return err
 	}
-	view, err := s.rankingsAsOf(r, c.ID)
+	q := r.URL.Query()
+	block := domain.Block(q.Get("block"))
+	if block != "" && !block.Valid() {
+		return domain.Invalid("Unknown block.", domain.FieldError{Field: "block", Detail: "use so or huyen"})
+	}
+	limit, offset, paged, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	unitOnly := p.Role == domain.RoleUnit && cur.Published == nil
+	asOf := q.Get("position") != "" || q.Get("at") != ""
+	if (format == "" || format == "json") && !asOf && !unitOnly {
+		// The usual request: the current rankings, encoded once per
+		// version (see rankingsjson.go).
+		body := cachedRankings(cur, rankingsKey{block: block, limit: limit, offset: offset})
+		if body.err != nil {
+			return body.err
+		}
+		body.write(w, r)
+		return nil
+	}
+	view, err := s.rankingsAsOf(r, cur.Campaign)
 	if err != nil {
 		return err
 	}
 	rk := view.Rankings
-	if b := r.URL.Query().Get("block"); b != "" {
-		if !domain.Block(b).Valid() {
-			return domain.Invalid("Unknown block.", domain.FieldError{Field: "block", Detail: "use so or huyen"})
-		}
+	if block != "" {
 		only := *rk
-		only.Blocks = slices.DeleteFunc(slices.Clone(rk.Blocks), func(x projections.BlockRanking) bool { return x.Block != domain.Block(b) })
+		only.Blocks = slices.DeleteFunc(slices.Clone(rk.Blocks), func(x projections.BlockRanking) bool { return x.Block != block })
 		rk = &only
 	}
-	if p.Role == domain.RoleUnit && c.Published == nil {
+	if unitOnly {
 		// Before publication a unit sees its own line only.
 		only := *rk
 		only.Blocks = make([]projections.BlockRanking, 0, len(rk.Blocks))
@@ -357,12 +377,83 @@ func (s *Server) rankings(w http.ResponseWriter, r *http.Request, p domain.Princ
 		}
 		rk = &only
 	}
+	if paged {
+		if format == "xlsx" || format == "csv" {
+			return domain.Invalid("Downloads hold the whole rankings.", domain.FieldError{Field: "limit", Detail: "leave out limit and offset with format " + format})
+		}
+		writeJSON(w, http.StatusOK, rankingsPage(rk, view.AsOf, limit, offset))
+		return nil
+	}
 	if format == "xlsx" || format == "csv" {
-		return writeExport(w, format, "xep-hang-"+c.ID, rankingSheets(rk))
+		return writeExport(w, format, "xep-hang-"+cur.Campaign, rankingSheets(rk))
 	}
 	view.Rankings = rk
 	writeJSON(w, http.StatusOK, view)
 	return nil
+}
+
+// MaxRankingsPage caps ?limit= of the rankings.
+const MaxRankingsPage = 1000
+
+// pageParams reads ?limit= and ?offset= of the rankings: paged is false
+// when neither is given (the whole rankings); offset alone pages by
+// MaxRankingsPage.
+func pageParams(r *http.Request) (limit, offset int, paged bool, err error) {
+	q := r.URL.Query()
+	l, o := q.Get("limit"), q.Get("offset")
+	if l == "" && o == "" {
+		return 0, 0, false, nil
+	}
+	var fields []domain.FieldError
+	limit = MaxRankingsPage
+	if l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > MaxRankingsPage {
+			fields = append(fields, domain.FieldError{Field: "limit", Detail: fmt.Sprintf("a whole number of rows from 1 to %d", MaxRankingsPage)})
+		}
+		limit = n
+	}
+	if o != "" {
+		n, err := strconv.Atoi(o)
+		if err != nil || n < 0 {
+			fields = append(fields, domain.FieldError{Field: "offset", Detail: "a whole number of rows from 0"})
+		}
+		offset = n
+	}
+	if len(fields) > 0 {
+		return 0, 0, false, domain.Invalid("The page is not valid.", fields...)
+	}
+	return limit, offset, true, nil
+}
+
+// RankingsPage is the body of GET .../rankings with ?limit= or ?offset=:
+// RankingsView with each block's rows from offset, at most limit of them
+// (ranked within the whole block), and the block's number of rows.
+type RankingsPage struct {
+	Campaign  string                   `json:"campaign"`
+	Title     string                   `json:"title"`
+	Position  uint64                   `json:"position"`
+	Published *domain.ResultsPublished `json:"published,omitempty"`
+	Blocks    []RankingsPageBlock      `json:"blocks"`
+	AsOf      *AsOf                    `json:"asOf,omitempty"`
+}
+
+// RankingsPageBlock is one block of a RankingsPage.
+type RankingsPageBlock struct {
+	Block     domain.Block      `json:"block"`
+	Framework string            `json:"framework"`
+	Total     int               `json:"total"`
+	Offset    int               `json:"offset"`
+	Limit     int               `json:"limit"`
+	Rows      []domain.Standing `json:"rows"`
+}
+
+func rankingsPage(rk *projections.Rankings, asOf *AsOf, limit, offset int) RankingsPage {
+	out := RankingsPage{Campaign: rk.Campaign, Title: rk.Title, Position: rk.Position, Published: rk.Published, Blocks: []RankingsPageBlock{}, AsOf: asOf}
+	for _, br := range rk.Blocks {
+		out.Blocks = append(out.Blocks, RankingsPageBlock{Block: br.Block, Framework: br.Framework, Total: len(br.Rows), Offset: offset, Limit: limit, Rows: pageOf(br.Rows, limit, offset)})
+	}
+	return out
 }
 
 // --- assessments
