@@ -32,8 +32,10 @@ func PrincipalFrom(ctx context.Context) domain.Principal {
 	return domain.Anonymous
 }
 
-// authenticate resolves the request's bearer token. No Authorization
-// header is the anonymous public; a bad, expired or revoked token is 401.
+// authenticate resolves the request's bearer token: one of parledger's
+// own credentials or, when OIDC is set, an identity provider's ID token.
+// No Authorization header is the anonymous public; a bad, expired or
+// revoked token is 401.
 func (s *Server) authenticate(r *http.Request) (domain.Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
@@ -43,6 +45,10 @@ func (s *Server) authenticate(r *http.Request) (domain.Principal, error) {
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return domain.Principal{}, domain.Errorf(domain.EUNAUTHORIZED, "Send credentials as Authorization: Bearer <token>.")
+	}
+	if s.OIDC != nil && !strings.HasPrefix(token, ledger.TokenPrefix) {
+		// Not one of parledger's own secrets: an identity provider's token.
+		return s.OIDC.Authenticate(r.Context(), token)
 	}
 	p, _, ok := s.Tokens.Authenticate(token, time.Now())
 	if !ok {

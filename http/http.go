@@ -72,10 +72,21 @@ type Server struct {
 	// WriteWait bounds how long a write waits for the projections to show
 	// it before answering (read-your-writes).
 	WriteWait time.Duration
+	// OIDC, when set, signs in bearers of an identity provider's ID
+	// tokens (OpenID Connect); parledger's own credentials work as well.
+	OIDC Authenticator
 	// Timeouts of the connection, as http.Server has them: slow clients
 	// are cut off after ReadHeaderTimeout (headers) and ReadTimeout (the
 	// whole request). NewServer sets the defaults.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+}
+
+// Authenticator verifies a bearer token issued elsewhere (an identity
+// provider's ID token) and returns its principal, or an EUNAUTHORIZED
+// error when the token is not valid and EFORBIDDEN when it maps to no
+// principal. Package oidc has one.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (domain.Principal, error)
 }
 
 // NewServer returns a server with its routes; the caller sets the

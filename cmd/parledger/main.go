@@ -46,6 +46,7 @@ Usage:
   parledger verify  --export FILE --key FILE --checkpoint FILE
   parledger compare --from DIR|URL --to DIR|URL
   parledger token   create|list|revoke ... (see parledger token -h)
+  parledger bench   load|rebuild|readall|http|scores ... (see parledger bench -h)
 
 Every command takes its settings from flags or from the environment:
 PARLEDGER_ADDR, PARLEDGER_DATA, PARLEDGER_STORE, PARLEDGER_ORIGIN.
@@ -84,6 +85,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCompare(ctx, rest, stdout, stderr)
 	case "token":
 		return runToken(ctx, rest, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

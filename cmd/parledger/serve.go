@@ -21,6 +21,7 @@ import (
 	"github.com/parledger/parledger/eventstore/bolt"
 	ledgerhttp "github.com/parledger/parledger/http"
 	"github.com/parledger/parledger/ledger"
+	"github.com/parledger/parledger/oidc"
 	"github.com/parledger/parledger/projections"
 	"github.com/parledger/parledger/transparency"
 )
@@ -37,6 +38,9 @@ type Config struct {
 	// CheckpointEvery is how often a new checkpoint is published when the
 	// ledger has grown; zero publishes only on demand.
 	CheckpointEvery time.Duration
+	// OIDC is the path of an OpenID Connect configuration file
+	// (PARLEDGER_OIDC); empty: parledger's own credentials only.
+	OIDC string
 }
 
 // DefaultConfig returns the defaults, overridden by the environment.
@@ -52,6 +56,7 @@ func DefaultConfig() Config {
 		c.Data = v
 	}
 	c.Store = os.Getenv("PARLEDGER_STORE")
+	c.OIDC = os.Getenv("PARLEDGER_OIDC")
 	return c
 }
 
@@ -72,6 +77,11 @@ func (c Config) Validate() error {
 	}
 	if c.CheckpointEvery < 0 {
 		errs = append(errs, errors.New("--checkpoint-every must not be negative"))
+	}
+	if c.OIDC != "" {
+		if _, err := oidc.LoadConfig(c.OIDC); err != nil {
+			errs = append(errs, fmt.Errorf("--oidc: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -115,6 +125,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.BoolVar(&m.Config.Quiet, "quiet", m.Config.Quiet, "log warnings and errors only")
 	fs.StringVar(&m.Config.Origin, "origin", m.Config.Origin, "the log's name in its signed checkpoints (PARLEDGER_ORIGIN)")
 	fs.DurationVar(&m.Config.CheckpointEvery, "checkpoint-every", m.Config.CheckpointEvery, "publish a signed checkpoint this often when the ledger grew (0: on demand only)")
+	fs.StringVar(&m.Config.OIDC, "oidc", m.Config.OIDC, "OpenID Connect configuration file: sign in with an identity provider too (PARLEDGER_OIDC)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -183,6 +194,16 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Server.Service, m.Server.Blobs, m.Server.Board, m.Server.Tokens = m.Service, m.Blobs, m.Board, m.Tokens
 	m.Server.Runner, m.Server.Metrics, m.Server.Logger, m.Server.History = m.Runner, metrics, m.Logger, m.History
 	m.Server.Log, m.Server.Signer = m.Log, m.Signer
+	if m.Config.OIDC != "" {
+		cfg, err := oidc.LoadConfig(m.Config.OIDC)
+		if err != nil {
+			return err
+		}
+		if m.Server.OIDC, err = oidc.New(ctx, cfg); err != nil {
+			return err
+		}
+		m.Logger.Info("signing in with an identity provider too", "issuer", cfg.Issuer)
+	}
 	if err := m.Server.Open(); err != nil {
 		return err
 	}

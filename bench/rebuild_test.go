@@ -1,0 +1,59 @@
+package bench_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/parledger/parledger/bench"
+	"github.com/parledger/parledger/eventstore/bolt"
+)
+
+// benchLedgerDir is the ledger BenchmarkRebuild replays:
+// PARLEDGER_BENCH_LEDGER, a data directory built by `parledger bench load`.
+func benchLedgerDir(b *testing.B) string {
+	dir := os.Getenv("PARLEDGER_BENCH_LEDGER")
+	if dir == "" {
+		b.Skip("set PARLEDGER_BENCH_LEDGER to a data directory built by parledger bench load")
+	}
+	return dir
+}
+
+// BenchmarkRebuild replays the ledger in PARLEDGER_BENCH_LEDGER into the
+// read models, without (restart) and with (first start) the score
+// timeline, reporting events/s, the ratio to encoding/json's decode rate
+// of a 300-byte event measured in the same run, and the peak heap.
+func BenchmarkRebuild(b *testing.B) {
+	dir := benchLedgerDir(b)
+	for _, mode := range []string{"restart", "first-start"} {
+		b.Run(mode, func(b *testing.B) {
+			store, err := bolt.Open(dir, bolt.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer store.Close()
+			var rate, peak float64
+			jsonRate := bench.JSONDecodeRate(200e6)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				opts := bench.RebuildOptions{}
+				if mode == "first-start" {
+					opts.Timeline = filepath.Join(b.TempDir(), "timeline.db")
+				}
+				res, err := bench.Rebuild(context.Background(), store, opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Log(res)
+				rate += res.EventsPerSecond()
+				peak = max(peak, float64(res.PeakHeap))
+			}
+			b.StopTimer()
+			jsonRate = (jsonRate + bench.JSONDecodeRate(200e6)) / 2
+			b.ReportMetric(rate/float64(b.N), "events/s")
+			b.ReportMetric(rate/float64(b.N)/jsonRate, "x_json_decode")
+			b.ReportMetric(peak/(1<<20), "peak_heap_MiB")
+		})
+	}
+}
