@@ -185,7 +185,7 @@ func TestSoakKill(t *testing.T) {
 	if err != nil || !strings.Contains(out, "match the ledger") {
 		t.Fatalf("verify --data after %d kills: %v\n%s", cfg.kills, err, out)
 	}
-	checked := checkLedger(t, dir, "", acks, served)
+	checked, found := checkLedger(t, dir, "", acks, served)
 
 	// No secret in what the server printed or published.
 	logs := srv.Log()
@@ -195,8 +195,8 @@ func TestSoakKill(t *testing.T) {
 		}
 	}
 
-	t.Logf("soak: %d clients for %s, %d SIGKILLs (%d server starts): %d writes acknowledged in %d HTTP attempts; %d writes needed retries, %d attempts got no answer, %d got 503, %d answers were idempotent replays; %d events checked in the ledger, every acknowledged one present exactly once and none other; offline and online verification passed",
-		cfg.workers, elapsed.Round(time.Second), cfg.kills, srv.Starts, stats.requests.Load(), stats.attempts.Load(), stats.retried.Load(), stats.netErrors.Load(), stats.status503.Load(), stats.replayed.Load(), checked)
+	t.Logf("soak: %d clients for %s, %d SIGKILLs (%d server starts): %d writes acknowledged in %d HTTP attempts; %d writes needed retries, %d attempts got no answer, %d got 503, %d answers were idempotent replays; %d events read from the ledger: the %d acknowledged events each present exactly once and no other event of the clients' kinds; offline and online verification passed",
+		cfg.workers, elapsed.Round(time.Second), cfg.kills, srv.Starts, stats.requests.Load(), stats.attempts.Load(), stats.retried.Load(), stats.netErrors.Load(), stats.status503.Load(), stats.replayed.Load(), checked, found)
 }
 
 // soakFixture is the state the soak's clients start from.
@@ -394,8 +394,8 @@ func checkModel(tb testing.TB, m *unitModel, selfBody, appraisalBody []byte) {
 // checkLedger opens the stopped server's store and checks that the
 // events of the soak's writes are exactly those acknowledged, each once,
 // and that a fresh replay ranks the units as the server did. It returns
-// the number of events read.
-func checkLedger(tb testing.TB, dir, storeURL string, acks [][]acked, served map[string][]byte) int {
+// the number of events read and of acknowledged events found.
+func checkLedger(tb testing.TB, dir, storeURL string, acks [][]acked, served map[string][]byte) (events, acknowledged int) {
 	tb.Helper()
 	ctx := context.Background()
 	store, _, err := openStore(ctx, dir, storeURL, storeOptions{})
@@ -417,7 +417,6 @@ func checkLedger(tb testing.TB, dir, storeURL string, acks [][]acked, served map
 	}
 	soakTypes := []string{domain.TypeSelfScoreRecorded, domain.TypeEvidenceAttached, domain.TypeAppraisalRecorded}
 	seen := map[string]bool{}
-	events := 0
 	for e, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{}) {
 		if err != nil {
 			tb.Fatalf("read the ledger: %v", err)
@@ -482,5 +481,5 @@ func checkLedger(tb testing.TB, dir, storeURL string, acks [][]acked, served map
 			tb.Errorf("campaign %s: the server ranked\n%s\nthe replay ranks\n%s", c, body, b)
 		}
 	}
-	return events
+	return events, len(want)
 }
