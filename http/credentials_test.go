@@ -77,6 +77,10 @@ func TestCredentials(t *testing.T) {
 				t.Fatalf("the revocation is recorded as %s by %+v because %q", e.Type, e.Actor, e.Reason)
 			}
 		}
-		admin.Must(409, "DELETE", "/api/v1/tokens/"+func() string { _, id := issue("x", "1h"); admin.Must(200, "DELETE", "/api/v1/tokens/"+id, nil); return id }(), nil)
+		admin.Must(409, "DELETE", "/api/v1/tokens/"+func() string {
+			_, id := issue("x", "1h")
+			admin.Must(200, "DELETE", "/api/v1/tokens/"+id, nil)
+			return id
+		}(), nil)
 	})
 }
