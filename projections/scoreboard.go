@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/parledger/parledger/domain"
 )
 
@@ -18,6 +20,7 @@ type Scoreboard struct {
 	order      []string
 	frameworks map[string][]*domain.Framework // library, by id, oldest version first
 	position   uint64
+	canon      canon
 }
 
 type campaignView struct {
@@ -67,7 +70,7 @@ func (b *Scoreboard) Apply(r domain.Recorded) {
 		}
 		a.Apply(r)
 		item, known := domain.ItemChanged(r.Event)
-		slim(a, item)
+		b.slim(a, item)
 		if t := v.tallies[unit]; t != nil {
 			if !known {
 				delete(v.tallies, unit) // recounted when next needed
@@ -99,21 +102,84 @@ func (b *Scoreboard) Apply(r domain.Recorded) {
 
 // slim drops from an assessment, after an event that may have changed
 // item, what scores and statuses do not need: evidence, notes, the
-// appraisers' names and reasons, the explanations' texts (an accepted
-// explanation's points are on the item). The scoreboard holds every
+// appraisals' authors, reasons and times, the explanations' texts (an
+// accepted explanation's points are on the item); and it shares the
+// item's points and appraisals with every other item that has the same
+// (points are few: quarter points, levels). The scoreboard holds every
 // assessment of every campaign, so what it keeps per item is what the
 // server's memory grows with; the full assessment is read from the ledger
 // when asked for.
-func slim(a *domain.Assessment, item string) {
+func (b *Scoreboard) slim(a *domain.Assessment, item string) {
 	a.Explanations = nil
-	if s := a.Items[item]; s != nil {
-		s.Evidence, s.SelfNote = nil, ""
-		for _, ap := range s.Appraisals {
-			if ap != nil {
-				ap.Note, ap.Reason, ap.By, ap.Agency = "", "", "", ""
-			}
+	s := a.Items[item]
+	if s == nil {
+		return
+	}
+	s.Evidence, s.SelfNote = nil, ""
+	s.Self, s.Survey, s.Adjustment, s.Council = b.canon.decimal(s.Self), b.canon.decimal(s.Survey), b.canon.decimal(s.Adjustment), b.canon.decimal(s.Council)
+	for i, ap := range s.Appraisals {
+		if ap != nil {
+			s.Appraisals[i] = b.canon.appraisal(ap)
 		}
 	}
+}
+
+// canon holds one copy of each score value the scoreboard's assessments
+// hold, and of each appraisal reduced to its points; they are never
+// written to once made.
+type canon struct {
+	decimals   map[canonKey]*decimal.Decimal
+	appraisals map[canonKey]*domain.Appraisal
+}
+
+// canonKey is a decimal's coefficient and exponent: "1.5" and "1.50" stay
+// apart, as their decimals do.
+type canonKey struct {
+	coef int64
+	exp  int32
+}
+
+func keyOf(d decimal.Decimal) (canonKey, bool) {
+	if d.NumDigits() > 18 {
+		return canonKey{}, false
+	}
+	return canonKey{d.CoefficientInt64(), d.Exponent()}, true
+}
+
+// decimal returns the shared copy of *d (nil for nil).
+func (c *canon) decimal(d *decimal.Decimal) *decimal.Decimal {
+	if d == nil {
+		return nil
+	}
+	k, ok := keyOf(*d)
+	if !ok {
+		return d
+	}
+	if shared := c.decimals[k]; shared != nil {
+		return shared
+	}
+	if c.decimals == nil {
+		c.decimals = map[canonKey]*decimal.Decimal{}
+	}
+	c.decimals[k] = d
+	return d
+}
+
+// appraisal returns the shared appraisal of ap's points.
+func (c *canon) appraisal(ap *domain.Appraisal) *domain.Appraisal {
+	k, ok := keyOf(ap.Points)
+	if !ok {
+		return &domain.Appraisal{Points: ap.Points}
+	}
+	if shared := c.appraisals[k]; shared != nil {
+		return shared
+	}
+	if c.appraisals == nil {
+		c.appraisals = map[canonKey]*domain.Appraisal{}
+	}
+	shared := &domain.Appraisal{Points: *c.decimal(&ap.Points)}
+	c.appraisals[k] = shared
+	return shared
 }
 
 // Position returns the position of the last event applied.
