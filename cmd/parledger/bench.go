@@ -385,7 +385,7 @@ func benchScores(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	// A campaign of its own, open for self-assessment, with a unit and a
 	// credential per client.
-	id := fmt.Sprintf("bench-%d", time.Now().Unix())
+	id := fmt.Sprintf("bench-%d", time.Now().UnixMilli())
 	now := time.Now().In(domain.Hanoi)
 	due := func(days int) string { return now.AddDate(0, 0, days).Format(time.DateOnly) }
 	open := map[string]any{"id": id, "year": now.Year(), "title": "Đo hiệu năng ghi điểm",
