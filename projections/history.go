@@ -64,7 +64,12 @@ const flushEvery = 1 << 16
 // scoreboard whose scores it records; store is read for campaign settings
 // as they stood at a position.
 func OpenHistory(path string, board *Scoreboard, store eventstore.Store) (*History, error) {
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	// The timeline of a national campaign runs to gigabytes: map a
+	// gigabyte from the start (address space, not memory) so that bbolt
+	// does not remap, copying every node of a large write, as the file
+	// grows; and keep the free pages in a map, which finds room in a
+	// large file quickly.
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, InitialMmapSize: 1 << 30, FreelistType: bbolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("open score timeline %s: %w", path, err)
 	}
@@ -364,21 +369,26 @@ func decodeScore(b []byte, blank domain.Score, scorer *domain.Scorer, rounding i
 func (b *Scoreboard) timelineRecord(campaign, unit string, dst []byte) ([]byte, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	v := b.campaigns[campaign]
-	if v == nil {
+	v, us := b.lastView, b.lastState
+	if us == nil || campaign != b.lastCampaign || unit != b.lastUnit {
+		if v = b.campaigns[campaign]; v == nil {
+			return dst, false
+		}
+		us = v.unit(unit)
+	}
+	t, ok := v.tally(unit, us)
+	if !ok {
 		return dst, false
 	}
-	f, _, err := v.c.Framework(unit)
-	if err != nil {
-		return dst, false
+	status := "not-started"
+	if us.a != nil {
+		status = us.a.Status()
 	}
-	t, a := v.tally(unit, f)
 	if c, ok := t.Cents(); ok {
-		return appendCentsRecord(dst, a.Status(), c), true
+		return appendCentsRecord(dst, status, c), true
 	}
-	v.refresh(unit)
-	delete(v.dirty, unit)
-	return append(dst, encodeScore(v.scores[unit], a.Status())...), true
+	v.refresh(unit, us)
+	return append(dst, encodeScore(us.score, status)...), true
 }
 
 // RankingsAt returns a campaign's rankings as they stood once the event at
@@ -411,7 +421,7 @@ func (h *History) RankingsAt(ctx context.Context, campaign string, pos uint64) (
 				blank = domain.ComputeScore(f, domain.NewAssessment(campaign, code), c.Settings.Rounding)
 				blanks[u.Block], scorers[u.Block] = blank, domain.NewScorer(f)
 			}
-			v.scores[code], statuses[code] = blank, "not-started"
+			v.units[code], statuses[code] = &unitState{score: blank, scored: true}, "not-started"
 			prefix := timelineKey(campaign, code, 0)
 			prefix = prefix[:len(prefix)-8]
 			k, val := cur.Seek(timelineKey(campaign, code, pos+1))
@@ -427,7 +437,7 @@ func (h *History) RankingsAt(ctx context.Context, campaign string, pos uint64) (
 			if err != nil {
 				return fmt.Errorf("unit %s at position %d: %w", code, binary.BigEndian.Uint64(k[len(prefix):]), err)
 			}
-			v.scores[code], statuses[code] = sc, status
+			v.units[code], statuses[code] = &unitState{score: sc, scored: true}, status
 		}
 		return nil
 	})

@@ -21,20 +21,33 @@ type Scoreboard struct {
 	frameworks map[string][]*domain.Framework // library, by id, oldest version first
 	position   uint64
 	canon      canon
+	// The unit of the last event applied, which the score timeline asks
+	// for next.
+	lastCampaign, lastUnit string
+	lastView               *campaignView
+	lastState              *unitState
 }
 
 type campaignView struct {
-	c           *domain.Campaign
-	assessments map[string]*domain.Assessment
-	scores      map[string]domain.Score
-	dirty       map[string]bool
-	// tallies keep each assessment's score up to date event by event
-	// (domain.Tally), on the scorer of its framework.
-	tallies  map[string]*domain.Tally
-	scorers  map[*domain.Framework]*domain.Scorer
-	version  uint64 // bumped on every change of the campaign or its assessments
+	c       *domain.Campaign
+	units   map[string]*unitState
+	scorers map[*domain.Framework]*domain.Scorer
+	version uint64 // bumped on every change of the campaign or its assessments
+	// rankings are the last computed, at version ranked.
 	rankings *Rankings
-	ranked   uint64 // the version rankings were computed at
+	ranked   uint64
+}
+
+// unitState is what the scoreboard knows of one unit of a campaign.
+type unitState struct {
+	// a is the unit's assessment, slimmed (nil before its first event).
+	a *domain.Assessment
+	// tally keeps its score up to date event by event, on the scorer of
+	// its framework (nil until needed, and after its framework changed).
+	tally *domain.Tally
+	// score is its score when scored is set.
+	score  domain.Score
+	scored bool
 }
 
 // NewScoreboard returns an empty scoreboard.
@@ -54,6 +67,7 @@ func (b *Scoreboard) Apply(r domain.Recorded) {
 	case *domain.CampaignOpened:
 		v := newCampaignView(&domain.Campaign{})
 		b.campaigns[e.ID] = v
+		b.lastView, b.lastState = nil, nil
 		b.order = append(b.order, e.ID)
 		v.c.Apply(r)
 		return
@@ -63,23 +77,23 @@ func (b *Scoreboard) Apply(r domain.Recorded) {
 		if v == nil {
 			return
 		}
-		a := v.assessments[unit]
-		if a == nil {
-			a = domain.NewAssessment(campaign, unit)
-			v.assessments[unit] = a
+		us := v.unit(unit)
+		if us.a == nil {
+			us.a = domain.NewAssessment(v.c.ID, strings.Clone(unit))
 		}
-		a.Apply(r)
+		us.a.Apply(r)
 		item, known := domain.ItemChanged(r.Event)
-		b.slim(a, item)
-		if t := v.tallies[unit]; t != nil {
+		b.slim(us.a, item)
+		if us.tally != nil {
 			if !known {
-				delete(v.tallies, unit) // recounted when next needed
+				us.tally = nil // recounted when next needed
 			} else if item != "" {
-				t.Update(a, item)
+				us.tally.Update(us.a, item)
 			}
 		}
-		v.dirty[unit] = true
+		us.scored = false
 		v.version++
+		b.lastCampaign, b.lastUnit, b.lastView, b.lastState = campaign, unit, v, us
 		return
 	}
 	if id, ok := strings.CutPrefix(r.Stream, domain.CampaignStreamPrefix); ok {
@@ -90,11 +104,12 @@ func (b *Scoreboard) Apply(r domain.Recorded) {
 		v.c.Apply(r)
 		switch e := r.Event.(type) {
 		case *domain.FrameworkFrozen:
-			for u := range v.c.Units {
-				v.dirty[u] = true
+			for _, us := range v.units {
+				us.tally, us.scored = nil, false
 			}
 		case *domain.UnitEnrolled:
-			v.dirty[e.Unit.Code] = true
+			us := v.unit(e.Unit.Code)
+			us.tally, us.scored = nil, false
 		}
 		v.version++
 	}
@@ -332,53 +347,66 @@ func (b *Scoreboard) Rankings(id string) (*Rankings, bool) {
 	if v.rankings != nil && v.ranked == v.version {
 		return v.rankings, true
 	}
-	for unit := range v.dirty {
-		v.refresh(unit)
-	}
-	clear(v.dirty)
 	v.rankings, v.ranked = v.rank(b.position), v.version
 	return v.rankings, true
 }
 
 func newCampaignView(c *domain.Campaign) *campaignView {
-	return &campaignView{c: c, assessments: map[string]*domain.Assessment{}, scores: map[string]domain.Score{}, dirty: map[string]bool{},
-		tallies: map[string]*domain.Tally{}, scorers: map[*domain.Framework]*domain.Scorer{}}
+	return &campaignView{c: c, units: map[string]*unitState{}, scorers: map[*domain.Framework]*domain.Scorer{}}
 }
 
-// refresh recomputes one unit's score.
-func (v *campaignView) refresh(unit string) {
-	f, _, err := v.c.Framework(unit)
-	if err != nil {
-		delete(v.scores, unit)
-		return
+// unit returns the state of a unit, made empty if the view has none.
+func (v *campaignView) unit(code string) *unitState {
+	us := v.units[code]
+	if us == nil {
+		us = &unitState{}
+		v.units[strings.Clone(code)] = us
 	}
-	t, a := v.tally(unit, f)
+	return us
+}
+
+// assessment returns the unit's assessment, or an empty one.
+func (v *campaignView) assessment(code string, us *unitState) *domain.Assessment {
+	if us.a == nil {
+		return domain.NewAssessment(v.c.ID, code)
+	}
+	return us.a
+}
+
+// refresh recomputes one unit's score; false when the unit has no
+// framework (it is not enrolled, or its block has none).
+func (v *campaignView) refresh(code string, us *unitState) bool {
+	t, ok := v.tally(code, us)
+	if !ok {
+		us.score, us.scored = domain.Score{}, false
+		return false
+	}
 	if sc, ok := t.Score(v.c.Settings.Rounding); ok {
-		v.scores[unit] = sc
-		return
+		us.score = sc
+	} else {
+		us.score = domain.ComputeScore(t.Scorer().Framework(), v.assessment(code, us), v.c.Settings.Rounding)
 	}
-	v.scores[unit] = domain.ComputeScore(f, a, v.c.Settings.Rounding)
+	us.scored = true
+	return true
 }
 
-// tally returns the tally of a unit's assessment on framework f, counting
-// it afresh when there is none on f yet, and the assessment (an empty one
-// if the unit has none).
-func (v *campaignView) tally(unit string, f *domain.Framework) (*domain.Tally, *domain.Assessment) {
-	a := v.assessments[unit]
-	if a == nil {
-		a = domain.NewAssessment(v.c.ID, unit)
+// tally returns the tally of a unit's assessment, counting it afresh when
+// it has none; false when the unit has no framework.
+func (v *campaignView) tally(code string, us *unitState) (*domain.Tally, bool) {
+	if us.tally != nil {
+		return us.tally, true
+	}
+	f, _, err := v.c.Framework(code)
+	if err != nil {
+		return nil, false
 	}
 	s := v.scorers[f]
 	if s == nil {
 		s = domain.NewScorer(f)
 		v.scorers[f] = s
 	}
-	t := v.tallies[unit]
-	if t == nil || t.Scorer() != s {
-		t = s.NewTally(a)
-		v.tallies[unit] = t
-	}
-	return t, a
+	us.tally = s.NewTally(v.assessment(code, us))
+	return us.tally, true
 }
 
 func (v *campaignView) rank(position uint64) *Rankings { return v.rankWith(position, nil) }
@@ -398,14 +426,14 @@ func (v *campaignView) rankWith(position uint64, statuses map[string]string) *Ra
 			if u.Block != block {
 				continue
 			}
-			sc, ok := v.scores[code]
-			if !ok {
-				v.refresh(code)
-				sc = v.scores[code]
+			us := v.unit(code)
+			if !us.scored {
+				v.refresh(code, us)
 			}
+			sc := us.score
 			status := "not-started"
-			if a := v.assessments[code]; a != nil {
-				status = a.Status()
+			if us.a != nil {
+				status = us.a.Status()
 			}
 			if st, ok := statuses[code]; ok {
 				status = st
@@ -444,7 +472,7 @@ func (b *Scoreboard) Unfinished(campaign string) []string {
 	}
 	var out []string
 	for _, code := range v.c.UnitOrder {
-		if a := v.assessments[code]; a == nil || !a.Finalized {
+		if us := v.units[code]; us == nil || us.a == nil || !us.a.Finalized {
 			out = append(out, code)
 		}
 	}
