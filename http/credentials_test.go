@@ -7,6 +7,8 @@ import (
 
 	"github.com/parledger/parledger/domain"
 	"github.com/parledger/parledger/eventstore"
+	"github.com/parledger/parledger/eventstore/faulty"
+	ledgerhttp "github.com/parledger/parledger/http"
 	"github.com/parledger/parledger/ledger"
 )
 
@@ -77,10 +79,45 @@ func TestCredentials(t *testing.T) {
 				t.Fatalf("the revocation is recorded as %s by %+v because %q", e.Type, e.Actor, e.Reason)
 			}
 		}
-		admin.Must(409, "DELETE", "/api/v1/tokens/"+func() string {
-			_, id := issue("x", "1h")
-			admin.Must(200, "DELETE", "/api/v1/tokens/"+id, nil)
-			return id
-		}(), nil)
+		// Revoking twice is a conflict, and records nothing.
+		_, id := issue("to-cong-tac-hai-lan", "1h")
+		admin.Must(200, "DELETE", "/api/v1/tokens/"+id, nil)
+		before := f.Head(t)
+		admin.Must(409, "DELETE", "/api/v1/tokens/"+id, nil)
+		if after := f.Head(t); after != before {
+			t.Errorf("a second revocation moved the log from %d to %d", before, after)
+		}
 	})
+}
+
+// TestRevocationWhileLagging revokes credentials while the projections
+// lag well behind the log (each event delivered 300 ms late, longer than
+// the server's wait for read-your-writes): the DELETE still answers only
+// once the revocation is in force, so the very next request is refused.
+func TestRevocationWhileLagging(t *testing.T) {
+	var fs *faulty.Store
+	f := mustOpenCampaignOn(t, func(s eventstore.Store) eventstore.Store {
+		fs = faulty.Wrap(s)
+		return fs
+	})
+	srv := ledgerhttp.NewServer()
+	srv.Addr = "127.0.0.1:0"
+	srv.Service, srv.Blobs, srv.Board, srv.Tokens = f.Service, f.Blobs, f.Board, f.Tokens
+	srv.Runner, srv.History, srv.Logger = f.Runner, f.History, f.Server.Logger
+	srv.WriteWait = 50 * time.Millisecond
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close(t.Context()) })
+	ts := *f.TestServer
+	ts.Server = srv
+	secret, id := f.mustIssue(t, domain.Principal{ID: "to-cong-tac-001-cu", Role: domain.RoleUnit, Scope: "001"})
+	ts.As(t, secret).Must(200, "GET", "/api/v1/whoami", nil)
+
+	fs.DelayDeliveries(300 * time.Millisecond)
+	defer fs.DelayDeliveries(0)
+	ts.As(t, f.HomeAffairs).Must(200, "DELETE", "/api/v1/tokens/"+id, nil)
+	if r := ts.As(t, secret).Do("GET", "/api/v1/whoami", nil); r.Status != 401 {
+		t.Errorf("right after its revocation was acknowledged, the credential answered %d", r.Status)
+	}
 }

@@ -1035,5 +1035,12 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p domain.Pr
 	if err != nil {
 		return err
 	}
+	// A revocation is acknowledged only once it is in force: wait for the
+	// credentials model as long as the request may last, not WriteWait.
+	if n := len(res.Events); n > 0 {
+		if err := s.Runner.WaitFor(r.Context(), res.Events[n-1].Position); err != nil {
+			return &domain.Error{Code: domain.EUNAVAILABLE, Message: fmt.Sprintf("The revocation of token %s is recorded but not yet in force; it will be once the server catches up. GET /api/v1/tokens shows when.", id)}
+		}
+	}
 	return s.written(w, r, res)
 }

@@ -141,14 +141,21 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	// New connections are refused while the upload drains.
-	time.Sleep(300 * time.Millisecond)
+	// New connections are refused while the upload drains (as soon as
+	// the process has handled the signal).
 	cl := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	if resp, err := cl.Get(srv.URL() + "/healthz"); err == nil {
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		resp, err := cl.Get(srv.URL() + "/healthz")
+		if err != nil {
+			break
+		}
 		resp.Body.Close()
-		t.Errorf("a new request during the drain got %d, want the connection refused", resp.StatusCode)
+		if time.Now().After(deadline) {
+			t.Fatalf("new requests still got %d 5 s after SIGTERM, want the connection refused", resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
 	status, body, err := finish()
 	if err != nil || status != 201 {
 		t.Fatalf("the upload in flight at SIGTERM: %d %v: %s", status, err, body)

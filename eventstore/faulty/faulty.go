@@ -10,8 +10,8 @@
 // write it and then loses the acknowledgement (After: the events are
 // recorded, the caller is told the append failed, as when a connection drops
 // or fdatasync's answer is lost). A read fault fails ReadStream, ReadAll and
-// Head. Subscriptions pass through untouched: the projections keep up with
-// whatever is written.
+// Head. Subscriptions pass through, each event late by DelayDeliveries if
+// set: the projections then lag behind what is written.
 //
 // Every fault's error matches eventstore.ErrUnavailable, which a store
 // returns for a write that failed for reasons of its own; DiskFull and
@@ -25,6 +25,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/parledger/parledger/eventstore"
 )
@@ -58,6 +59,7 @@ type Store struct {
 	appendWhen  When
 	appendLeft  int // faults left; < 0 means until Heal
 	readErr     error
+	delay       atomic.Int64 // nanoseconds before each subscribed event
 	failedCalls atomic.Int64
 	lostAcks    atomic.Int64
 }
@@ -87,6 +89,11 @@ func (s *Store) FailReads(err error) {
 	defer s.mu.Unlock()
 	s.readErr = err
 }
+
+// DelayDeliveries makes subscriptions hand over each event d late (0:
+// on time), as a slow disk or network does: whoever follows the log
+// (the projections) falls behind the writes.
+func (s *Store) DelayDeliveries(d time.Duration) { s.delay.Store(int64(d)) }
 
 // Heal clears every fault: the store works again.
 func (s *Store) Heal() {
@@ -156,9 +163,22 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 	return s.inner.ReadAll(ctx, opts)
 }
 
-// Subscribe passes through: faults do not touch subscriptions.
+// Subscribe passes through, each event late by DelayDeliveries; other
+// faults do not touch subscriptions.
 func (s *Store) Subscribe(ctx context.Context, from eventstore.Position) iter.Seq2[eventstore.Message, error] {
-	return s.inner.Subscribe(ctx, from)
+	return func(yield func(eventstore.Message, error) bool) {
+		for m, err := range s.inner.Subscribe(ctx, from) {
+			if d := time.Duration(s.delay.Load()); d > 0 && err == nil && !m.CaughtUp {
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+				}
+			}
+			if !yield(m, err) {
+				return
+			}
+		}
+	}
 }
 
 // Head passes the call on unless a read fault is set.
