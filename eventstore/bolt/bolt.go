@@ -43,6 +43,9 @@ const (
 	// maxGroupRequests and maxGroupBytes bound one group commit.
 	maxGroupRequests = 4096
 	maxGroupBytes    = 8 << 20
+	// groupCatchUp is the longest a group smaller than the last waits
+	// for more requests before the syncer takes it.
+	groupCatchUp = 100 * time.Microsecond
 	// maxMemEvents and maxMemBytes bound the events waiting for the
 	// applier; appends wait when they are reached.
 	maxMemEvents = 200_000
