@@ -3,8 +3,10 @@ package http_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parledger/parledger/eventstore"
 	"github.com/parledger/parledger/ledger"
@@ -87,5 +89,53 @@ func FuzzAPIWrites(f *testing.F) {
 			fx.As(t, fx.Auditor).Must(200, "GET", c+"/assessments/"+unit, nil)
 		}
 		fx.As(t, fx.Auditor).Must(200, "GET", c+"/rankings", nil)
+	})
+}
+
+// FuzzAPIQueries sends arbitrary query strings to every read route that
+// takes parameters (as-of views, diffs, audit filters and pages, rankings
+// pages, proofs, exports). No query may get a 5xx or anything but a
+// problem+json refusal, and none may change the log.
+func FuzzAPIQueries(f *testing.F) {
+	fx := MustOpenCampaign(f)
+	fx.As(f, fx.Unit001).Must(201, "POST", fx.A001+"/self-scores", fullSelfScores("2.5", "9", "7", "6"))
+	c := "/api/v1/campaigns/" + fx.Campaign
+	routes := []struct{ path, seed string }{
+		{c + "/rankings", "position=3&block=huyen&limit=10&offset=1"},
+		{c + "/rankings", "at=2017-11-15T10:00:00%2B07:00&format=csv"},
+		{fx.A001, "revision=2"},
+		{fx.A001, "at=2017-10-30"},
+		{fx.A001 + "/diff", "from=0&to=3"},
+		{fx.A001 + "/audit", "item=1.1.2&actor=to-cong-tac-001&type=SelfScoreRecorded&from=2017-01-01&to=2099-01-01&format=xlsx"},
+		{fx.A001 + "/disputes/1.1.2", ""},
+		{fx.A001 + "/explanations", "status=open"},
+		{c + "/audit", "limit=5&after=3&unit=001"},
+		{c + "/explanations", "status=resolved"},
+		{"/api/v1/frameworks/test-huyen", "version=1"},
+		{"/api/v1/events/3", ""},
+		{"/api/v1/ledger/proof/inclusion", "event=3&size=5"},
+		{"/api/v1/ledger/proof/consistency", "from=1&to=5"},
+	}
+	for i, r := range routes {
+		f.Add(uint8(i), r.seed)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, query string) {
+		rt := routes[int(which)%len(routes)]
+		if strings.ContainsFunc(query, func(r rune) bool { return r <= ' ' || r == '#' || r == 0x7f }) || !utf8.ValidString(query) {
+			return // not a query a client can send
+		}
+		before := fx.Head(t)
+		r := fx.As(t, fx.Auditor).Do("GET", rt.path+"?"+query, nil)
+		if r.Status >= 500 {
+			t.Fatalf("GET %s?%s answered %d: %s", rt.path, query, r.Status, r.Body)
+		}
+		if r.Status >= 400 {
+			if _, err := problemOf(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if after := fx.Head(t); after != before {
+			t.Fatalf("a read moved the log from %d to %d", before, after)
+		}
 	})
 }
