@@ -27,6 +27,7 @@ import (
 
 	"github.com/parledger/parledger/domain"
 	"github.com/parledger/parledger/eventstore"
+	"github.com/parledger/parledger/eventstore/esdb/esdbtest"
 	"github.com/parledger/parledger/projections"
 )
 
@@ -99,11 +100,28 @@ const (
 // nothing else is; the server's answers equal what the clients last wrote
 // and what a fresh replay of the ledger computes; the store and its Merkle
 // log verify offline; and the server's checkpoints before and after the
-// kills are consistent (online verify).
+// kills are consistent (online verify). It runs on the embedded store and
+// on EventStoreDB (the protocol test double, in this process, which the
+// kills do not touch).
 func TestSoakKill(t *testing.T) {
+	t.Run("Embedded", func(t *testing.T) { soakKill(t, "") })
+	t.Run("EventStoreDB", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("the embedded store's soak is enough for -short")
+		}
+		soakKill(t, esdbtest.New(t, esdbtest.Options{}).ConnectionString())
+	})
+}
+
+// soakKill is TestSoakKill on a store ("" for the embedded one).
+func soakKill(t *testing.T, store string) {
 	cfg := soakConfigFromEnv(t)
 	dir := t.TempDir()
-	srv := mustStartServer(t, dir, "--checkpoint-every", "700ms")
+	args := []string{"--checkpoint-every", "700ms"}
+	if store != "" {
+		args = append(args, "--store", store)
+	}
+	srv := mustStartServer(t, dir, args...)
 	base := srv.URL()
 	admin := mustSecret(t, dir)
 	fx := mustSoakCampaigns(t, base, admin, cfg.workers)
@@ -181,11 +199,11 @@ func TestSoakKill(t *testing.T) {
 	if took, err := srv.stop(syscall.SIGTERM, 30*time.Second); err != nil {
 		t.Errorf("the server exited with %v after SIGTERM (%s)", err, took)
 	}
-	out, err := runCLI(t, "verify", "--data", dir)
+	out, err := runCLI(t, "verify", "--data", dir, "--store", store)
 	if err != nil || !strings.Contains(out, "match the ledger") {
 		t.Fatalf("verify --data after %d kills: %v\n%s", cfg.kills, err, out)
 	}
-	checked, found := checkLedger(t, dir, "", acks, served)
+	checked, found := checkLedger(t, dir, store, acks, served)
 
 	// No secret in what the server printed or published.
 	logs := srv.Log()
@@ -195,8 +213,8 @@ func TestSoakKill(t *testing.T) {
 		}
 	}
 
-	t.Logf("soak: %d clients for %s, %d SIGKILLs (%d server starts): %d writes acknowledged in %d HTTP attempts; %d writes needed retries, %d attempts got no answer, %d got 503, %d answers were idempotent replays; %d events read from the ledger: the %d acknowledged events each present exactly once and no other event of the clients' kinds; offline and online verification passed",
-		cfg.workers, elapsed.Round(time.Second), cfg.kills, srv.Starts, stats.requests.Load(), stats.attempts.Load(), stats.retried.Load(), stats.netErrors.Load(), stats.status503.Load(), stats.replayed.Load(), checked, found)
+	t.Logf("soak on %s: %d clients for %s, %d SIGKILLs (%d server starts): %d writes acknowledged in %d HTTP attempts; %d writes needed retries, %d attempts got no answer, %d got 503, %d answers were idempotent replays; %d events read from the ledger: the %d acknowledged events each present exactly once and no other event of the clients' kinds; offline and online verification passed",
+		storeName(store), cfg.workers, elapsed.Round(time.Second), cfg.kills, srv.Starts, stats.requests.Load(), stats.attempts.Load(), stats.retried.Load(), stats.netErrors.Load(), stats.status503.Load(), stats.replayed.Load(), checked, found)
 }
 
 // soakFixture is the state the soak's clients start from.
