@@ -39,7 +39,11 @@ type History struct {
 	position uint64 // last event taken into account
 	flushed  uint64 // last event whose records are on disk
 	pending  []timelineRecord
-	err      error
+	// writing is the batch being written in the background, if any;
+	// batches are written once flushEvery records are pending.
+	writing    *timelineBatch
+	flushEvery int
+	err     error
 	// last is each unit's latest record (by campaign 0x00 unit): an event
 	// that leaves the score and status as they were (evidence, say) adds
 	// no record, since an as-of query would find the same one before it.
@@ -49,6 +53,14 @@ type History struct {
 
 type timelineRecord struct {
 	key, value []byte
+}
+
+// timelineBatch is a batch of records written in the background, with
+// the position it brings the file to; done delivers the outcome.
+type timelineBatch struct {
+	records  []timelineRecord
+	position uint64
+	done     chan error
 }
 
 var (
@@ -73,7 +85,7 @@ func OpenHistory(path string, board *Scoreboard, store eventstore.Store) (*Histo
 	if err != nil {
 		return nil, fmt.Errorf("open score timeline %s: %w", path, err)
 	}
-	h := &History{db: db, board: board, store: store, last: map[string][]byte{}}
+	h := &History{db: db, board: board, store: store, last: map[string][]byte{}, flushEvery: flushEvery}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketTimeline); err != nil {
 			return err
@@ -146,12 +158,13 @@ func (h *History) Apply(r domain.Recorded) {
 	key, rec := kv[:n:n], kv[n:]
 	h.last[string(unitKey)] = rec
 	h.pending = append(h.pending, timelineRecord{key: key, value: rec})
-	if len(h.pending) >= flushEvery {
-		h.flushLocked()
+	if len(h.pending) >= h.flushEvery {
+		h.writeInBackground()
 	}
 }
 
-// Flush writes the pending records and the position reached.
+// Flush writes the pending records and the position reached, once the
+// batch written in the background (if any) is on disk.
 func (h *History) Flush() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -160,27 +173,66 @@ func (h *History) Flush() error {
 }
 
 func (h *History) flushLocked() {
+	h.waitWrite()
 	if h.position == h.flushed {
 		return
 	}
-	// In key order, bbolt inserts each record next to the unit's last
-	// one without moving the records written since the last commit.
-	slices.SortFunc(h.pending, func(a, b timelineRecord) int { return bytes.Compare(a.key, b.key) })
-	err := h.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketTimeline)
-		for _, rec := range h.pending {
-			if err := b.Put(rec.key, rec.value); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket(bucketState).Put(keyPosition, binary.BigEndian.AppendUint64(nil, h.position))
-	})
-	if err != nil {
-		h.err = fmt.Errorf("score timeline: %w", err)
+	if err := h.write(h.pending, h.position); err != nil {
+		h.err = err
 		return
 	}
 	clear(h.pending) // let the records go
 	h.pending, h.flushed, h.err = h.pending[:0], h.position, nil
+}
+
+// writeInBackground hands the pending records to a goroutine that
+// writes them while events go on being applied: the file's write is as
+// long as applying the events, and a rebuild has two cores. One batch is
+// written at a time.
+func (h *History) writeInBackground() {
+	h.waitWrite()
+	b := &timelineBatch{records: h.pending, position: h.position, done: make(chan error, 1)}
+	h.pending = make([]timelineRecord, 0, h.flushEvery)
+	h.writing = b
+	go func() { b.done <- h.write(b.records, b.position) }()
+}
+
+// waitWrite waits for the batch being written in the background, and
+// takes its outcome: the position it reached, or, if it failed, its
+// records back to write again.
+func (h *History) waitWrite() {
+	b := h.writing
+	if b == nil {
+		return
+	}
+	h.writing = nil
+	if err := <-b.done; err != nil {
+		h.err = err
+		h.pending = append(b.records, h.pending...)
+		return
+	}
+	h.flushed, h.err = b.position, nil
+}
+
+// write puts records in the file and records position as reached, in one
+// transaction. It sorts records.
+func (h *History) write(records []timelineRecord, position uint64) error {
+	// In key order, bbolt inserts each record next to the unit's last
+	// one without moving the records written since the last commit.
+	slices.SortFunc(records, func(a, b timelineRecord) int { return bytes.Compare(a.key, b.key) })
+	err := h.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketTimeline)
+		for _, rec := range records {
+			if err := b.Put(rec.key, rec.value); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketState).Put(keyPosition, binary.BigEndian.AppendUint64(nil, position))
+	})
+	if err != nil {
+		return fmt.Errorf("score timeline: %w", err)
+	}
+	return nil
 }
 
 func timelineKey(campaign, unit string, pos uint64) []byte {

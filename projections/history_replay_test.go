@@ -16,8 +16,15 @@ import (
 
 // TestHistoryMatchesReplay builds the score timeline of a synthetic
 // campaign and checks the rankings as of many positions, every score
-// line and status included, against a scoreboard replayed up to each.
+// line and status included, against a scoreboard replayed up to each;
+// in the usual batches, and in batches of 100 records written in the
+// background while events are applied.
 func TestHistoryMatchesReplay(t *testing.T) {
+	t.Run("OK", func(t *testing.T) { testHistoryMatchesReplay(t, 0) })
+	t.Run("BackgroundWrites", func(t *testing.T) { testHistoryMatchesReplay(t, 100) })
+}
+
+func testHistoryMatchesReplay(t *testing.T, batch int) {
 	ctx := context.Background()
 	store, err := bolt.Open(t.TempDir(), bolt.Options{})
 	if err != nil {
@@ -35,6 +42,9 @@ func TestHistoryMatchesReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = history.Close() })
+	if batch > 0 {
+		projections.SetFlushEvery(history, batch)
+	}
 	for e, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{}) {
 		if err != nil {
 			t.Fatal(err)
