@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -104,8 +105,9 @@ type builder struct {
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
 	r := &writeReq{stream: stream, expected: expected}
 	// The prepared events may share their payloads with the caller's
-	// until they are encoded, just below; from then on they point into
-	// their records instead.
+	// until they are encoded, just below; then the result gets its own
+	// copy, so that neither the caller reusing its buffer nor a caller
+	// writing to its result can change the other or the record.
 	prepared, err := eventstore.PrepareAppendTo(r.one[:0], stream, events)
 	if err != nil {
 		return eventstore.AppendResult{}, err
@@ -118,7 +120,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		d := &prepared[i]
 		rec := make([]byte, recordHeaderSize, recordHeaderSize+eventstore.CanonicalSize(stream, d))
 		rec = eventstore.AppendCanonical(rec, stream, d)
-		d.Payload = payloadOf(rec, d)
+		d.Payload = bytes.Clone(payloadOf(rec, d))
 		r.events = append(r.events, preparedEvent{data: *d, rec: rec, hash: sha256.Sum256(rec[recordHeaderSize:])})
 		r.size += len(rec)
 	}
