@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -449,7 +450,11 @@ func (b *builder) retry(rs *recordedSet, r *writeReq) (eventstore.AppendResult, 
 			return eventstore.AppendResult{}, fmt.Errorf("%w: events %s and %s were recorded by different appends",
 				eventstore.ErrDuplicateEventID, res.Events[0].ID, e.ID)
 		}
+		// The recorded event may be another request's result: share
+		// nothing with it.
 		res.Events[i] = *e
+		res.Events[i].Payload = bytes.Clone(e.Payload)
+		res.Events[i].Metadata = maps.Clone(e.Metadata)
 	}
 	if first := res.Events[0].Revision; !r.expected.Matches(first-1, first > 0) {
 		last, exists := b.streams[r.stream]
