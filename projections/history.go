@@ -43,7 +43,7 @@ type History struct {
 	// batches are written once flushEvery records are pending.
 	writing    *timelineBatch
 	flushEvery int
-	err     error
+	err        error
 	// last is each unit's latest record (by campaign 0x00 unit): an event
 	// that leaves the score and status as they were (evidence, say) adds
 	// no record, since an as-of query would find the same one before it.
