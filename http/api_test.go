@@ -379,6 +379,7 @@ func TestMetrics(t *testing.T) {
 		fmt.Sprintf("parledger_projection_position %d", f.Head(t)),
 		"parledger_projection_rebuild_seconds",
 		"parledger_append_conflicts_total 0",
+		"go_gc_heap_live_bytes ",
 	} {
 		if !strings.Contains(m, want+"\n") && !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -61,7 +62,12 @@ func NewMetricsOn(reg *prometheus.Registry, store eventstore.Store, runner *proj
 		}, []string{"route", "method"}),
 	}
 	m.Registry.MustRegister(m.appended, m.appendDur, m.conflicts, m.failures, m.requests, m.duration,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		// go_gc_heap_live_bytes, the heap the last collection kept, is
+		// the figure that shows what the projections hold (heap in use
+		// counts garbage not yet collected too).
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "parledger_projection_position", Help: "Global log position of the last event the projections applied.",
 		}, func() float64 { return float64(runner.Position()) }),
