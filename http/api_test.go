@@ -277,6 +277,7 @@ func TestPublishedAssessment(t *testing.T) {
 	for _, a := range []string{f.A001, f.A005, f.A009, f.ASNV} {
 		admin.Must(201, "POST", a+"/finalization", nil)
 	}
+	before := f.Head(t)
 	admin.Must(201, "POST", "/api/v1/campaigns/"+f.Campaign+"/publication", map[string]any{"decisionNumber": "1752/QĐ-UBND", "decisionDate": day(0)})
 	for _, tc := range []struct {
 		who, secret string
@@ -293,9 +294,24 @@ func TestPublishedAssessment(t *testing.T) {
 			t.Errorf("%s reads %d items, final %s; want items %v, final 25.5", tc.who, len(a.Items), a.Score.Final, tc.items)
 		}
 	}
-	f.Anonymous(t).Must(200, "GET", "/api/v1/campaigns/"+f.Campaign+"/rankings", nil)
+	rankings := "/api/v1/campaigns/" + f.Campaign + "/rankings"
+	f.Anonymous(t).Must(200, "GET", rankings, nil)
 	f.Anonymous(t).Must(401, "GET", f.A001+"/audit", nil)
 	f.As(t, f.Unit005).Must(403, "GET", f.A001+"/audit", nil)
+
+	// The rankings as they stood before publication stay as closed as
+	// they were then: not public, a unit sees its own line only; from
+	// the publication on they are public.
+	past := fmt.Sprintf("%s?position=%d", rankings, before)
+	f.Anonymous(t).Must(403, "GET", past, nil)
+	f.Anonymous(t).Must(403, "GET", past+"&format=csv", nil)
+	f.Anonymous(t).Must(200, "GET", fmt.Sprintf("%s?position=%d", rankings, f.Head(t)), nil)
+	if got := rowsOf(t, f.As(t, f.Unit005).Must(200, "GET", past, nil)); !strings.HasPrefix(got, "005 ") || strings.Count(got, ";") != 1 {
+		t.Errorf("unit 005 reads the rankings before publication as %q, want its own line only", got)
+	}
+	if got := rowsOf(t, f.As(t, f.Auditor).Must(200, "GET", past, nil)); strings.Count(got, ";") != 4 {
+		t.Errorf("the auditor reads the rankings before publication as %q, want 4 lines", got)
+	}
 }
 
 // TestProbes checks /healthz, and that /readyz answers 503 until the
@@ -403,4 +419,35 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("code label %q", c[1])
 		}
 	}
+}
+
+// TestCredentialEvents: the events that issue and revoke credentials are
+// Home Affairs' to read, as the list of credentials is; other events stay
+// readable by every signed-in role that may see their stream.
+func TestCredentialEvents(t *testing.T) {
+	f := MustOpenCampaign(t)
+	ha := f.As(t, f.HomeAffairs)
+	var token, other uint64
+	for pos := uint64(1); pos <= uint64(f.Head(t)) && (token == 0 || other == 0); pos++ {
+		var e struct{ Stream string }
+		ha.Must(200, "GET", fmt.Sprintf("/api/v1/events/%d", pos), nil).JSON(t, &e)
+		switch {
+		case e.Stream == "par.tokens" && token == 0:
+			token = pos
+		case strings.HasPrefix(e.Stream, "par.campaign:") && other == 0:
+			other = pos
+		}
+	}
+	if token == 0 || other == 0 {
+		t.Fatalf("no credential event (%d) or campaign event (%d) in the fixture", token, other)
+	}
+	for _, who := range []struct{ name, secret string }{{"appraiser", f.AppraiserSNV}, {"council", f.Council}, {"institute", f.Institute}, {"auditor", f.Auditor}} {
+		r := f.As(t, who.secret).Must(403, "GET", fmt.Sprintf("/api/v1/events/%d", token), nil)
+		if strings.Contains(string(r.Body), "secretSha256") {
+			t.Errorf("%s: the refusal holds the credential: %s", who.name, r.Body)
+		}
+		f.As(t, who.secret).Must(200, "GET", fmt.Sprintf("/api/v1/events/%d", other), nil)
+	}
+	f.As(t, f.Unit001).Must(403, "GET", fmt.Sprintf("/api/v1/events/%d", token), nil)
+	f.Anonymous(t).Must(401, "GET", fmt.Sprintf("/api/v1/events/%d", token), nil)
 }

@@ -362,6 +362,15 @@ func (s *Server) rankings(w http.ResponseWriter, r *http.Request, p domain.Princ
 		return err
 	}
 	rk := view.Rankings
+	if asOf && rk.Published == nil {
+		// What was visible then decides, not what is now: rankings from
+		// before publication stay closed to the public, and to a unit
+		// beyond its own line, after the campaign is published.
+		if p.Role == domain.RolePublic {
+			return domain.Errorf(domain.EFORBIDDEN, "The rankings of campaign %s were not yet published at position %d; only published results are public.", cur.Campaign, view.AsOf.Position)
+		}
+		unitOnly = p.Role == domain.RoleUnit
+	}
 	if block != "" {
 		only := *rk
 		only.Blocks = slices.DeleteFunc(slices.Clone(rk.Blocks), func(x projections.BlockRanking) bool { return x.Block != block })

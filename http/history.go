@@ -408,6 +408,9 @@ func (s *Server) dispute(w http.ResponseWriter, r *http.Request, p domain.Princi
 		}
 	}
 	v.History = projections.AuditTrail(c.ID, unit, events, projections.AuditFilter{Item: item})
+	if v.History == nil {
+		v.History = []projections.AuditEntry{}
+	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }
@@ -434,6 +437,9 @@ func (s *Server) listExplanations(w http.ResponseWriter, r *http.Request, p doma
 	if u := vars(r, "unit"); u != "" {
 		if _, ok := c.Units[u]; !ok {
 			return domain.Errorf(domain.ENOTFOUND, "Unit %s is not enrolled in campaign %s.", u, c.ID)
+		}
+		if !canReadAssessment(p, u) {
+			return domain.Errorf(domain.EFORBIDDEN, "%s may not read the explanations of unit %s.", p.ID, u)
 		}
 		units = []string{u}
 	}
@@ -491,6 +497,9 @@ func (s *Server) campaignAudit(w http.ResponseWriter, r *http.Request, p domain.
 	if u := q.Get("unit"); u != "" {
 		if _, ok := c.Units[u]; !ok {
 			return domain.Errorf(domain.ENOTFOUND, "Unit %s is not enrolled in campaign %s.", u, c.ID)
+		}
+		if !canReadAssessment(p, u) {
+			return domain.Errorf(domain.EFORBIDDEN, "%s may not read the explanations of unit %s.", p.ID, u)
 		}
 		units = []string{u}
 	}

@@ -190,6 +190,16 @@ func TestExplanationRound(t *testing.T) {
 	if len(d.History) != 4 { // self, appraisal, raised, resolved
 		t.Errorf("dispute history has %d events, want 4", len(d.History))
 	}
+	// An item nobody has touched: an empty history, not null.
+	var untouched struct{ History []any }
+	r := f.As(t, f.Auditor).Must(200, "GET", f.A005+"/disputes/2.2", nil)
+	r.JSON(t, &untouched)
+	if untouched.History == nil || len(untouched.History) != 0 {
+		t.Errorf("dispute view of an untouched item: %s", r.Body)
+	}
+	// A unit reads its own explanations only.
+	f.As(t, f.Unit005).Must(403, "GET", f.A001+"/explanations", nil)
+	f.As(t, f.Unit001).Must(200, "GET", f.A001+"/explanations", nil)
 	f.As(t, f.Council).Must(200, "GET", campaign+"/explanations?status=resolved", nil).JSON(t, &list)
 	if len(list.Explanations) != 2 {
 		t.Errorf("resolved explanations = %+v", list.Explanations)

@@ -53,20 +53,40 @@ func writeText(w http.ResponseWriter, status int, text string) {
 }
 
 // PublishCheckpoint signs a checkpoint of the Merkle log as it is now and
-// records it in the ledger (once per tree size). It returns the signed
-// note.
-func (s *Server) PublishCheckpoint(ctx context.Context, p domain.Principal) (string, error) {
+// records it in the ledger (once per tree size). It returns the note that
+// is recorded: the new one, or, when the tree has not grown since the last
+// one (or req is a retry), the one recorded before, with recorded false.
+func (s *Server) PublishCheckpoint(ctx context.Context, req ledger.Request) (note string, recorded bool, err error) {
 	if err := s.needLog(); err != nil {
-		return "", err
+		return "", false, err
 	}
 	cp, err := s.Log.SignedCheckpoint(s.Signer)
 	if err != nil {
-		return "", fmt.Errorf("sign checkpoint: %w", err)
+		return "", false, fmt.Errorf("sign checkpoint: %w", err)
 	}
-	if _, err := s.Service.PublishCheckpoint(ctx, ledger.Request{Principal: p}, cp.Size, cp.Root, cp.Note); err != nil {
-		return "", err
+	res, err := s.Service.PublishCheckpoint(ctx, req, cp.Size, cp.Root, cp.Note)
+	if err != nil {
+		return "", false, err
 	}
-	return string(cp.Note), nil
+	if len(res.Events) == 0 {
+		latest, err := s.Service.LatestCheckpoint(ctx)
+		if err != nil {
+			return "", false, err
+		}
+		if latest == nil {
+			return "", false, fmt.Errorf("checkpoint of size %d neither recorded nor found", cp.Size)
+		}
+		return latest.Note, false, nil
+	}
+	rec, err := ledger.Decode(res.Events[0])
+	if err != nil {
+		return "", false, err
+	}
+	published, ok := rec.Event.(*domain.CheckpointPublished)
+	if !ok {
+		return "", false, fmt.Errorf("checkpoint stream holds a %s event", res.Events[0].Type)
+	}
+	return published.Note, !res.Replayed, nil
 }
 
 func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
@@ -85,11 +105,19 @@ func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request, p domain.
 }
 
 func (s *Server) publishCheckpoint(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
-	note, err := s.PublishCheckpoint(r.Context(), p)
+	req, err := request(r, p)
 	if err != nil {
 		return err
 	}
-	writeText(w, http.StatusCreated, note)
+	note, recorded, err := s.PublishCheckpoint(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if !recorded {
+		status = http.StatusOK // the tree has not grown: the last checkpoint
+	}
+	writeText(w, status, note)
 	return nil
 }
 
@@ -282,6 +310,11 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, p domain.Princ
 		if e, err = s.eventAt(r.Context(), pos); err != nil {
 			return err
 		}
+	}
+	if e.Stream == domain.TokenStream && p.Role != domain.RoleHomeAffairs {
+		// Who holds which credential is for Home Affairs, who issues
+		// them, as GET /api/v1/tokens is.
+		return domain.Errorf(domain.EFORBIDDEN, "%s may not read the events of credentials.", p.ID)
 	}
 	if p.Role == domain.RoleUnit {
 		if _, unit, ok := domain.ParseAssessmentStream(e.Stream); !ok || unit != p.Scope {

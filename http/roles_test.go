@@ -139,7 +139,7 @@ func TestRoleMatrix(t *testing.T) {
 		{route: ta + "/audit", method: "GET", path: f.A001 + "/audit", allow: "own snv stp ha council inst aud", ok: "own snv stp ha council inst aud"},
 		{route: ta + "/diff", method: "GET", path: f.A001 + "/diff?from=0&to=1", allow: "own snv stp ha council inst aud", ok: "own snv stp ha council inst aud"},
 		{route: ta + "/disputes/{item}", method: "GET", path: f.A001 + "/disputes/1.1.1", allow: "own snv stp ha council inst aud", ok: "own snv stp ha council inst aud"},
-		{route: ta + "/explanations", method: "GET", path: f.A001 + "/explanations", allow: signedIn, ok: signedIn},
+		{route: ta + "/explanations", method: "GET", path: f.A001 + "/explanations", allow: "own snv stp ha council inst aud", ok: "own snv stp ha council inst aud"},
 		{route: tc + "/explanations", method: "GET", path: c + "/explanations?status=open", allow: signedIn, ok: signedIn},
 		{route: tc + "/audit", method: "GET", path: c + "/audit?limit=5", allow: "snv stp ha council inst aud", ok: "snv stp ha council inst aud"},
 		{route: "/api/v1/evidence", method: "POST", path: "/api/v1/evidence", allow: "own other", body: newPDF, headers: []string{"Content-Type", newType}},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -16,7 +17,10 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/parledger/parledger/domain"
+	"github.com/parledger/parledger/eventstore"
 	"github.com/parledger/parledger/eventstore/esdb/esdbtest"
+	"github.com/parledger/parledger/ledger"
 	"github.com/parledger/parledger/loadgen"
 )
 
@@ -675,4 +679,71 @@ func mustSecret(tb testing.TB, dir string) string {
 		tb.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// TestPeriodicCheckpoints: the server publishes a checkpoint every period
+// while the ledger grows, and none while it is idle (the checkpoint's own
+// event is no reason for another).
+func TestPeriodicCheckpoints(t *testing.T) {
+	m := NewMain(io.Discard, io.Discard)
+	m.Config = DefaultConfig()
+	m.Config.Addr, m.Config.Data, m.Config.Quiet = "127.0.0.1:0", t.TempDir(), true
+	m.Config.CheckpointEvery = 20 * time.Millisecond
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	checkpoints := func() int {
+		n := 0
+		for _, err := range m.Store.ReadStream(ctx, domain.CheckpointStream, eventstore.ReadStreamOptions{}) {
+			if errors.Is(err, eventstore.ErrStreamNotFound) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		return n
+	}
+	// settled waits until the Merkle log has every event and a checkpoint
+	// covers all but its own event.
+	settled := func() {
+		t.Helper()
+		for {
+			head, err := m.Store.Head(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			latest, err := m.Service.LatestCheckpoint(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if latest != nil && m.Log.Size() == uint64(head) && latest.Size+1 == uint64(head) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("no checkpoint of the ledger (head %d, Merkle log %d, latest %+v)", head, m.Log.Size(), latest)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	settled()
+	idle := checkpoints()
+	time.Sleep(500 * time.Millisecond) // about 25 periods of an idle ledger
+	if n := checkpoints(); n != idle {
+		t.Fatalf("an idle ledger got %d more checkpoints", n-idle)
+	}
+	// One more event, one more checkpoint that covers it, then quiet again.
+	if _, err := m.Service.IssueToken(ctx, ledger.Request{Principal: domain.Principal{ID: "so-noi-vu", Role: domain.RoleHomeAffairs}}, domain.Principal{ID: "kiem-toan", Role: domain.RoleAuditor}, "", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	settled()
+	time.Sleep(200 * time.Millisecond)
+	if n := checkpoints(); n != idle+1 {
+		t.Errorf("after one more event: %d checkpoints, want %d", n, idle+1)
+	}
 }

@@ -253,8 +253,11 @@ func (m *Main) publishCheckpoints(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		latest, err := m.Service.LatestCheckpoint(ctx)
-		if err == nil && (latest == nil || m.Log.Size() > latest.Size) {
-			if _, err := m.Server.PublishCheckpoint(ctx, domain.System); err != nil && ctx.Err() == nil {
+		// The checkpoint's own event is the one leaf after its size: a
+		// ledger that got nothing else since needs no new checkpoint (an
+		// idle server would otherwise record one every period).
+		if err == nil && (latest == nil || m.Log.Size() > latest.Size+1) {
+			if _, _, err := m.Server.PublishCheckpoint(ctx, ledger.Request{Principal: domain.System}); err != nil && ctx.Err() == nil {
 				m.Logger.Warn("publish checkpoint", "err", err)
 			}
 		}
