@@ -46,8 +46,10 @@ type ItemState struct {
 	Evidence []Evidence `json:"evidence,omitempty"`
 	// Appraisals by round (index 0: round 1).
 	Appraisals [2]*Appraisal `json:"appraisals"`
-	// Survey is the survey institute's score.
-	Survey *decimal.Decimal `json:"survey,omitempty"`
+	// Survey is the survey institute's score, and how many answers it
+	// rests on (0 when not said).
+	Survey            *decimal.Decimal `json:"survey,omitempty"`
+	SurveyRespondents int              `json:"surveyRespondents,omitempty"`
 	// Adjustment is a bonus or penalty item's points.
 	Adjustment *decimal.Decimal `json:"adjustment,omitempty"`
 	// Council is the final score fixed by the council on an accepted
@@ -135,7 +137,8 @@ func (a *Assessment) Apply(r Recorded) {
 		}
 	case *SurveyScoreRecorded:
 		p := e.Points
-		a.item(e.Item).Survey = &p
+		it := a.item(e.Item)
+		it.Survey, it.SurveyRespondents = &p, e.Respondents
 	case *BonusPenaltyRecorded:
 		p := e.Points
 		a.item(e.Item).Adjustment = &p
@@ -657,8 +660,8 @@ func (a *Assessment) DecideSurveyScores(x Context, scores []ItemScore, batch str
 			fields = append(fields, FieldError{f + ".respondents", "must not be negative"})
 			continue
 		}
-		if cur := a.Items[s.Item]; cur != nil && cur.Survey != nil && cur.Survey.Equal(s.Points) {
-			continue
+		if cur := a.Items[s.Item]; cur != nil && cur.Survey != nil && cur.Survey.Equal(s.Points) && cur.SurveyRespondents == s.Respondents {
+			continue // as recorded: nothing new
 		}
 		events = append(events, &SurveyScoreRecorded{Item: s.Item, Points: s.Points, Batch: batch, Respondents: s.Respondents})
 	}

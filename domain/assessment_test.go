@@ -689,6 +689,11 @@ func TestDecideSurveyScores(t *testing.T) {
 			s.record(institute, tAppraisal, "", rec("1.2.2", "4.37", "a"))
 		}, outcome: outcome{want: []domain.Event{rec("3.1.1", "0", "b")}}},
 			scores: []domain.ItemScore{is("1.2.2", "4.370"), is("3.1.1", "0")}, batch: "b"},
+		{decisionCase: decisionCase{name: "OKRespondentsChanged", setup: func(s *scene) {
+			s.record(institute, tAppraisal, "", &domain.SurveyScoreRecorded{Item: "1.2.2", Points: dec("4.37"), Batch: "a", Respondents: 400})
+			s.record(institute, tAppraisal, "", &domain.SurveyScoreRecorded{Item: "3.1.1", Points: dec("3"), Batch: "a", Respondents: 380})
+		}, outcome: outcome{want: []domain.Event{&domain.SurveyScoreRecorded{Item: "1.2.2", Points: dec("4.37"), Batch: "b", Respondents: 412}}}},
+			scores: []domain.ItemScore{{Item: "1.2.2", Points: dec("4.37"), Respondents: 412}, {Item: "3.1.1", Points: dec("3"), Respondents: 380}}, batch: "b"},
 		{decisionCase: decisionCase{name: "ErrForbiddenUnit", p: unitP("SXD"), outcome: outcome{code: domain.EFORBIDDEN}}, scores: []domain.ItemScore{is("1.2.2", "4")}},
 		{decisionCase: decisionCase{name: "ErrForbiddenAppraiser", p: appraiserP("SNV"), outcome: outcome{code: domain.EFORBIDDEN}}, scores: []domain.ItemScore{is("1.2.2", "4")}},
 		{decisionCase: decisionCase{name: "ErrForbiddenHomeAffairs", p: homeAffairs, outcome: outcome{code: domain.EFORBIDDEN}}, scores: []domain.ItemScore{is("1.2.2", "4")}},
@@ -713,6 +718,9 @@ func TestDecideSurveyScores(t *testing.T) {
 				r := e.(*domain.SurveyScoreRecorded)
 				if got := s.a.Items[r.Item].Survey; got == nil || !got.Equal(r.Points) {
 					t.Errorf("item %s: got survey %v after applying, want %s", r.Item, got, r.Points)
+				}
+				if got := s.a.Items[r.Item].SurveyRespondents; got != r.Respondents {
+					t.Errorf("item %s: got %d respondents after applying, want %d", r.Item, got, r.Respondents)
 				}
 			}
 		})
