@@ -161,7 +161,7 @@ func (s *Server) routes() {
 	s.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// RFC 9110 §15.5.6: a 405 lists the methods the resource has.
 		var allow []string
-		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
 			var match mux.RouteMatch
 			rm := r.Clone(r.Context())
 			rm.Method = m

@@ -177,6 +177,8 @@ func TestBadInput(t *testing.T) {
 		{name: "ErrUnknownRoute", as: f.HomeAffairs, method: "GET", path: "/api/v1/bang-xep-hang", status: 404, code: "not_found"},
 		{name: "ErrMethodNotAllowed", as: f.HomeAffairs, method: "PATCH", path: "/api/v1/campaigns", body: `{}`,
 			status: 405, code: "method_not_allowed", check: wantHeader("Allow", "GET, POST")},
+		{name: "ErrMethodNotAllowedDashboard", as: f.HomeAffairs, method: "POST", path: "/", body: `{}`,
+			status: 405, code: "method_not_allowed", check: wantHeader("Allow", "GET, HEAD")},
 		{name: "ErrUnknownExplanation", as: f.Council, method: "POST", path: f.A005 + "/explanations/GT-9/resolution",
 			body: map[string]any{"accepted": false, "decisionRef": "Biên bản số 1", "reason": "Không có căn cứ"}, status: 404, code: "not_found"},
 		{name: "ErrUnknownFrameworkBadID", as: f.Auditor, method: "GET", path: "/api/v1/frameworks/Khung%20m%E1%BB%9Bi",
