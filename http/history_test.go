@@ -2,9 +2,11 @@ package http_test
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -305,5 +307,60 @@ func TestExports(t *testing.T) {
 	f.As(t, f.Auditor).Must(200, "GET", fmt.Sprintf("/api/v1/campaigns/%s/audit?limit=5&after=%d", f.Campaign, page.Next), nil).JSON(t, &rest)
 	if len(rest.Entries) != 3 {
 		t.Errorf("second page has %d entries, want 3", len(rest.Entries))
+	}
+}
+
+// TestCampaignAuditPages pages through the campaign's audit trail, with
+// and without filters, and checks that the pages together are exactly the
+// units' own trails merged in log order, each entry as the unit's trail
+// shows it.
+func TestCampaignAuditPages(t *testing.T) {
+	f := MustOpenCampaign(t)
+	u1, u5 := f.As(t, f.Unit001), f.As(t, f.Unit005)
+	u1.Must(201, "POST", f.A001+"/self-scores", fullSelfScores("2.5", "9.5", "7.5", "6"))
+	u5.Must(201, "POST", f.A005+"/self-scores", fullSelfScores("1.25", "8", "7.5", "5"))
+	u1.Must(201, "POST", f.A001+"/self-scores", map[string]any{"scores": []map[string]any{{"item": "1.1.2", "points": "6", "note": "Sửa lại"}}})
+	f.As(t, f.Institute).Must(201, "POST", "/api/v1/campaigns/"+f.Campaign+"/survey-scores", map[string]any{"scores": []map[string]any{
+		{"unit": "001", "item": "3.1", "points": "8.52"}, {"unit": "005", "item": "3.1", "points": "9.1"}, {"unit": "SNV", "item": "3.1", "points": "7"}}})
+	u5.Must(201, "POST", f.A005+"/self-scores", map[string]any{"scores": []map[string]any{{"item": "1.1.2", "points": "10", "note": "Đạt 100%"}}})
+	aud := f.As(t, f.Auditor)
+	type entry = map[string]any
+	for _, filter := range []string{"", "item=1.1.2", "type=SurveyScoreRecorded", "unit=005", "unit=005&item=3.1", "actor=to-cong-tac-001"} {
+		var want []entry
+		for _, u := range []string{"001", "005", "009", "SNV"} {
+			if strings.HasPrefix(filter, "unit=") && !strings.HasPrefix(filter, "unit="+u) {
+				continue
+			}
+			var trail struct{ Entries []entry }
+			aud.Must(200, "GET", "/api/v1/campaigns/"+f.Campaign+"/assessments/"+u+"/audit?"+filter, nil).JSON(t, &trail)
+			for _, e := range trail.Entries {
+				e["unit"] = u
+				want = append(want, e)
+			}
+		}
+		slices.SortFunc(want, func(a, b entry) int { return cmp.Compare(a["position"].(float64), b["position"].(float64)) })
+		var got []entry
+		after := ""
+		for pages := 0; ; pages++ {
+			if pages > 50 {
+				t.Fatalf("%q: more than 50 pages", filter)
+			}
+			var page struct {
+				Entries []entry
+				Next    uint64
+			}
+			aud.Must(200, "GET", "/api/v1/campaigns/"+f.Campaign+"/audit?limit=2&"+filter+after, nil).JSON(t, &page)
+			got = append(got, page.Entries...)
+			if page.Next == 0 {
+				break
+			}
+			after = fmt.Sprintf("&after=%d", page.Next)
+		}
+		if len(want) == 0 {
+			t.Fatalf("%q: the units' trails are empty", filter)
+		}
+		if g, w := fmt.Sprint(got), fmt.Sprint(want); g != w {
+			t.Errorf("%q: the campaign's pages differ from the units' trails:\n got  %s\n want %s", filter, g, w)
+		}
 	}
 }
