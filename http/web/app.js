@@ -743,7 +743,11 @@ async function renderAsOf(fetchIt) {
       state.asOf = { at, rk };
     } catch (err) {
       state.asOf = null;
-      meta.textContent = explain(err, 'xếp hạng theo thời điểm');
+      // The only refusal of rankings as of a moment: before the results
+      // were published, and nobody is signed in.
+      meta.textContent = err instanceof ApiError && err.status === 403
+        ? 'Thời điểm này trước khi công bố kết quả: chỉ xem được xếp hạng từ lúc công bố (hoặc đăng nhập).'
+        : explain(err, 'xếp hạng theo thời điểm');
       placeholder(table, 'Không có số liệu.');
       $('asof-chart').replaceChildren();
       return;
