@@ -253,6 +253,19 @@ func (s *Server) downloadEvidence(w http.ResponseWriter, r *http.Request, p doma
 	if err != nil {
 		return domain.Errorf(domain.ENOTFOUND, "No evidence %q.", vars(r, "sha256"))
 	}
+	if p.Role == domain.RoleUnit {
+		// A unit reads no other unit's assessment before publication,
+		// nor its evidence after: it may download the files its own
+		// assessments name (withdrawn ones too), whether or not others
+		// hold them.
+		ok, err := s.unitNamesEvidence(r.Context(), p.Scope, h.String())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return domain.Errorf(domain.EFORBIDDEN, "%s may download only the evidence of unit %s's own assessments.", p.ID, p.Scope)
+		}
+	}
 	rd, err := s.Blobs.Open(r.Context(), h)
 	switch {
 	case errors.Is(err, blobs.ErrNotFound):
@@ -323,4 +336,34 @@ func (s *Server) registerFramework(w http.ResponseWriter, r *http.Request, p dom
 	}
 	w.Header().Set("Location", "/api/v1/frameworks/"+f.ID+"?version="+strconv.Itoa(f.Version))
 	return s.written(w, r, res)
+}
+
+// unitNamesEvidence reports whether an assessment of unit, in any
+// campaign, has ever named the file sha (attached to an item or to an
+// explanation).
+func (s *Server) unitNamesEvidence(ctx context.Context, unit, sha string) (bool, error) {
+	for _, c := range s.Board.Campaigns() {
+		if _, enrolled := s.Board.Standing(c.ID, unit); !enrolled {
+			continue
+		}
+		events, err := s.Service.ReadStream(ctx, domain.AssessmentStream(c.ID, unit))
+		if err != nil {
+			return false, err
+		}
+		for _, r := range events {
+			switch e := r.Event.(type) {
+			case *domain.EvidenceAttached:
+				if e.Evidence.SHA256 == sha {
+					return true, nil
+				}
+			case *domain.ExplanationRaised:
+				for _, ev := range e.Evidence {
+					if ev.SHA256 == sha {
+						return true, nil
+					}
+				}
+			}
+		}
+	}
+	return false, nil
 }

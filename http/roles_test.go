@@ -143,7 +143,7 @@ func TestRoleMatrix(t *testing.T) {
 		{route: tc + "/explanations", method: "GET", path: c + "/explanations?status=open", allow: signedIn, ok: signedIn},
 		{route: tc + "/audit", method: "GET", path: c + "/audit?limit=5", allow: "snv stp ha council inst aud", ok: "snv stp ha council inst aud"},
 		{route: "/api/v1/evidence", method: "POST", path: "/api/v1/evidence", allow: "own other", body: newPDF, headers: []string{"Content-Type", newType}},
-		{route: "/api/v1/evidence/{sha256}", method: "GET", path: "/api/v1/evidence/" + sha, allow: signedIn, ok: signedIn},
+		{route: "/api/v1/evidence/{sha256}", method: "GET", path: "/api/v1/evidence/" + sha, allow: "own snv stp ha council inst aud", ok: "own snv stp ha council inst aud"},
 		{route: "/api/v1/tokens", method: "GET", path: "/api/v1/tokens", allow: "ha", ok: "ha"},
 		{route: "/api/v1/tokens", method: "POST", path: "/api/v1/tokens", allow: "ha", ok: "ha",
 			body: map[string]any{"principal": map[string]string{"id": "thanh-tra-vien", "role": "auditor"}, "name": "Thanh tra Sở", "ttl": "720h"}},

@@ -310,6 +310,11 @@ func playCampaign(t *testing.T, store string) [2][]byte {
 	if !bytes.Equal(dl.body, pdf) || dl.header.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(dl.header.Get("Content-Disposition"), sha+".pdf") {
 		t.Errorf("download: %d bytes, headers %v", len(dl.body), dl.header)
 	}
+	// The unit downloads its own file; another unit may not, even knowing
+	// its hash, nor learn whether a file exists.
+	api.as(f.unit1).must(200, "GET", "/api/v1/evidence/"+sha, nil)
+	api.as(f.unit2).must(403, "GET", "/api/v1/evidence/"+sha, nil)
+	api.as(f.unit2).must(403, "GET", "/api/v1/evidence/"+strings.Repeat("ab", 32), nil)
 	api.as(f.unit1).must(201, "POST", a1+"/submission", nil)
 
 	// Unit 005 and the department score and submit.
