@@ -179,7 +179,8 @@ func (l *liveStreams) serve(w http.ResponseWriter, r *http.Request, p domain.Pri
 		}
 		rk, ok := l.s.Board.Rankings(c.ID)
 		if ok && (!has || rk.Position != last) {
-			data, err := compactJSON(liveView(rk, p, block))
+			data, err := encodeRankings(liveView(rk, p, block), rankingsKey{}, nil)
+			data = bytes.TrimSuffix(data, []byte("\n"))
 			if err != nil {
 				return fmt.Errorf("live rankings of %s: %w", c.ID, err)
 			}
