@@ -134,7 +134,7 @@ func (l *liveStreams) serve(w http.ResponseWriter, r *http.Request, p domain.Pri
 	var out io.Writer = w
 	var zw *gzip.Writer
 	if acceptsGzip(r) {
-		// A snapshot of 52 units is ~380 kB of JSON and ~10% of that gzipped.
+		// A snapshot of 52 units is ~62 kB of JSON and ~20% of that gzipped.
 		h.Set("Content-Encoding", "gzip")
 		zw, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
 		out = zw
