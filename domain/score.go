@@ -20,6 +20,14 @@ type NodeScore struct {
 	Index decimal.Decimal `json:"index"`
 }
 
+// NodeRef names an area or criterion of a score's breakdown: what every
+// NodeScore of that node repeats, whoever's score it is.
+type NodeRef struct {
+	Code  string          `json:"code"`
+	Title string          `json:"title"`
+	Max   decimal.Decimal `json:"max"`
+}
+
 // Score is an assessment's totals as a person would compute them by hand,
 // in exact decimals.
 type Score struct {

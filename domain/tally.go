@@ -102,6 +102,21 @@ func NewScorer(f *Framework) *Scorer {
 // Framework returns the framework s lays out.
 func (s *Scorer) Framework() *Framework { return s.f }
 
+// Breakdown returns the nodes of a score's breakdown lines, in the order
+// of Score's Areas and Criteria.
+func (s *Scorer) Breakdown() (areas, criteria []NodeRef) {
+	areas, criteria = make([]NodeRef, 0, s.areas), make([]NodeRef, 0, len(s.lines)-s.areas)
+	for i, l := range s.lines {
+		ref := NodeRef{Code: l.node.Code, Title: l.node.Title, Max: l.node.MaxPoints}
+		if i < s.areas {
+			areas = append(areas, ref)
+		} else {
+			criteria = append(criteria, ref)
+		}
+	}
+	return areas, criteria
+}
+
 // Lines returns how many breakdown lines a score of s has: its areas and
 // criteria.
 func (s *Scorer) Lines() int { return len(s.lines) }

@@ -159,3 +159,24 @@ func BenchmarkTallyUpdate(b *testing.B) {
 		tally.Update(a, n.Code)
 	}
 }
+
+// TestScorerBreakdown checks that a scorer names the nodes of every
+// score's breakdown, in order, with their titles and maxima: the rankings
+// send them once per block.
+func TestScorerBreakdown(t *testing.T) {
+	for _, f := range tallyFrameworks(t) {
+		areas, criteria := domain.NewScorer(f).Breakdown()
+		sc := domain.ComputeScore(f, domain.NewAssessment("c", "u"), 2)
+		for i, pair := range [2][2]any{{areas, sc.Areas}, {criteria, sc.Criteria}} {
+			refs, lines := pair[0].([]domain.NodeRef), pair[1].([]domain.NodeScore)
+			if len(refs) != len(lines) || len(refs) == 0 && i == 0 {
+				t.Fatalf("%s: %d breakdown nodes, the score has %d lines", f.ID, len(refs), len(lines))
+			}
+			for j, n := range lines {
+				if want := (domain.NodeRef{Code: n.Code, Title: n.Title, Max: n.Max}); !reflect.DeepEqual(refs[j], want) {
+					t.Errorf("%s: node %d is %+v, want %+v", f.ID, j, refs[j], want)
+				}
+			}
+		}
+	}
+}

@@ -22,15 +22,20 @@ type rankingsBody struct {
 	Blocks   []struct {
 		Block     string `json:"block"`
 		Framework string `json:"framework"`
-		Rows      []struct {
+		// The areas and criteria of the block's framework, in the order
+		// of each row's points.
+		Areas, Criteria []struct {
+			Code, Title, Max string
+		}
+		Rows []struct {
 			UnitCode string `json:"unitCode"`
 			UnitName string `json:"unitName"`
 			Block    string `json:"block"`
 			Score    struct {
 				Self, Appraised, Survey, Bonus, Penalty, Final, Max, Index string
 				Provisional                                                bool
-				Areas, Criteria                                            []struct {
-					Code, Max, Achieved, Index string
+				Areas, Criteria                                            *struct {
+					Achieved, Index []string
 				}
 			} `json:"score"`
 			Status string `json:"status"`
@@ -119,10 +124,20 @@ func TestRankings(t *testing.T) {
 	// Per area and per criterion, for 005: area 1 has 15.75 of 20, area 2
 	// 8.75 of 10, area 3 9.13 of 10; criterion 1.1 has 8.75 of 12.5 and
 	// 1.2 (scored directly) 7 of 7.5 = 93.333…% → 93.33.
-	row005 := rk.Blocks[1].Rows[0]
+	// The block names its areas and criteria once; a row has their
+	// points in that order.
+	huyen := rk.Blocks[1]
+	row005 := huyen.Rows[0]
+	if len(huyen.Areas) == 0 || huyen.Areas[0].Title == "" || row005.Score.Areas == nil || row005.Score.Criteria == nil {
+		t.Fatalf("block huyen: areas %+v, 005's %+v", huyen.Areas, row005.Score.Areas)
+	}
+	if len(row005.Score.Areas.Achieved) != len(huyen.Areas) || len(row005.Score.Areas.Index) != len(huyen.Areas) ||
+		len(row005.Score.Criteria.Achieved) != len(huyen.Criteria) || len(row005.Score.Criteria.Index) != len(huyen.Criteria) {
+		t.Fatalf("005's points %+v %+v do not match the block's %d areas and %d criteria", row005.Score.Areas, row005.Score.Criteria, len(huyen.Areas), len(huyen.Criteria))
+	}
 	areas := map[string]string{}
-	for _, a := range row005.Score.Areas {
-		areas[a.Code] = a.Achieved + " of " + a.Max + " = " + a.Index
+	for i, a := range huyen.Areas {
+		areas[a.Code] = row005.Score.Areas.Achieved[i] + " of " + a.Max + " = " + row005.Score.Areas.Index[i]
 	}
 	for code, w := range map[string]string{"1": "15.75 of 20 = 78.75", "2": "8.75 of 10 = 87.5", "3": "9.13 of 10 = 91.3"} {
 		if areas[code] != w {
@@ -133,8 +148,8 @@ func TestRankings(t *testing.T) {
 		t.Errorf("005 areas %v: want 1, 2 and 3 only (bonus and penalty aside)", areas)
 	}
 	criteria := map[string]string{}
-	for _, c := range row005.Score.Criteria {
-		criteria[c.Code] = c.Achieved + " of " + c.Max + " = " + c.Index
+	for i, c := range huyen.Criteria {
+		criteria[c.Code] = row005.Score.Criteria.Achieved[i] + " of " + c.Max + " = " + row005.Score.Criteria.Index[i]
 	}
 	// 1.2, 2.1, 2.2 and 3.1 are criteria too, scored directly.
 	wantCriteria := map[string]string{"1.1": "8.75 of 12.5 = 70", "1.2": "7 of 7.5 = 93.33", "2.1": "5.5 of 6 = 91.67", "2.2": "3.25 of 4 = 81.25", "3.1": "9.13 of 10 = 91.3"}

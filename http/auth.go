@@ -155,6 +155,7 @@ func request(r *http.Request, p domain.Principal) (ledger.Request, error) {
 
 // routes registers every route.
 func (s *Server) routes() {
+	s.router.Use(recordRoute)
 	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, domain.Errorf(domain.ENOTFOUND, "No such resource: %s.", r.URL.Path))
 	})

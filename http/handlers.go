@@ -386,18 +386,17 @@ func (s *Server) rankings(w http.ResponseWriter, r *http.Request, p domain.Princ
 		}
 		rk = &only
 	}
-	if paged {
-		if format == "xlsx" || format == "csv" {
+	if format == "xlsx" || format == "csv" {
+		if paged {
 			return domain.Invalid("Downloads hold the whole rankings.", domain.FieldError{Field: "limit", Detail: "leave out limit and offset with format " + format})
 		}
-		writeJSON(w, http.StatusOK, rankingsPage(rk, view.AsOf, limit, offset))
-		return nil
-	}
-	if format == "xlsx" || format == "csv" {
 		return writeExport(w, format, "xep-hang-"+cur.Campaign, rankingSheets(rk))
 	}
-	view.Rankings = rk
-	writeJSON(w, http.StatusOK, view)
+	body, err := encodeRankings(rk, rankingsKey{limit: limit, offset: offset}, view.AsOf)
+	if err != nil {
+		return err
+	}
+	writeRankings(w, body)
 	return nil
 }
 
@@ -433,36 +432,6 @@ func pageParams(r *http.Request) (limit, offset int, paged bool, err error) {
 		return 0, 0, false, domain.Invalid("The page is not valid.", fields...)
 	}
 	return limit, offset, true, nil
-}
-
-// RankingsPage is the body of GET .../rankings with ?limit= or ?offset=:
-// RankingsView with each block's rows from offset, at most limit of them
-// (ranked within the whole block), and the block's number of rows.
-type RankingsPage struct {
-	Campaign  string                   `json:"campaign"`
-	Title     string                   `json:"title"`
-	Position  uint64                   `json:"position"`
-	Published *domain.ResultsPublished `json:"published,omitempty"`
-	Blocks    []RankingsPageBlock      `json:"blocks"`
-	AsOf      *AsOf                    `json:"asOf,omitempty"`
-}
-
-// RankingsPageBlock is one block of a RankingsPage.
-type RankingsPageBlock struct {
-	Block     domain.Block      `json:"block"`
-	Framework string            `json:"framework"`
-	Total     int               `json:"total"`
-	Offset    int               `json:"offset"`
-	Limit     int               `json:"limit"`
-	Rows      []domain.Standing `json:"rows"`
-}
-
-func rankingsPage(rk *projections.Rankings, asOf *AsOf, limit, offset int) RankingsPage {
-	out := RankingsPage{Campaign: rk.Campaign, Title: rk.Title, Position: rk.Position, Published: rk.Published, Blocks: []RankingsPageBlock{}, AsOf: asOf}
-	for _, br := range rk.Blocks {
-		out.Blocks = append(out.Blocks, RankingsPageBlock{Block: br.Block, Framework: br.Framework, Total: len(br.Rows), Offset: offset, Limit: limit, Rows: pageOf(br.Rows, limit, offset)})
-	}
-	return out
 }
 
 // --- assessments

@@ -111,6 +111,22 @@ func (m *Metrics) Appended(types []string, d time.Duration, err error) {
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	// route is the template of the route that served the request (set by
+	// recordRoute), "" when none matched.
+	route string
+}
+
+// recordRoute is the router's middleware that tells instrument which
+// route matched, so the request is matched once, by the router.
+func recordRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec, ok := w.(*statusRecorder); ok {
+			if route := mux.CurrentRoute(r); route != nil {
+				rec.route, _ = route.GetPathTemplate()
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -147,19 +163,13 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		var route string
-		var match mux.RouteMatch
-		if s.router.Match(r, &match) && match.Route != nil {
-			if t, err := match.Route.GetPathTemplate(); err == nil {
-				route = t
-			}
-		}
-		if route == "" {
-			route = "unmatched"
-		}
 		next.ServeHTTP(rec, r)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
+		}
+		route := rec.route
+		if route == "" {
+			route = "unmatched"
 		}
 		s.Metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
 		s.Metrics.duration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"unicode/utf8"
@@ -15,18 +16,28 @@ import (
 )
 
 // The rankings are the most read resource, by the public and dashboards
-// alike, and a campaign's rankings are a large document (a row carries
-// every area's and criterion's points: 380 KB for Hanoi's 52 units, 7 KB a
-// row). encoding/json takes about a quarter of a millisecond per row, so
-// the current rankings' responses are encoded once per version of the
-// rankings (projections.Rankings.Memo) and, for clients that accept it,
-// gzipped once too (about 20 times smaller). The bytes are exactly those
-// writeJSON would write; the tests compare them.
+// alike. A row names each area's and criterion's points; the nodes'
+// codes, titles and maxima, the same for every row of a block, are sent
+// once, in the block (areas, criteria), and a row's score has only the
+// points achieved and the index of each node, in the block's order:
+//
+//	{"block":"so","framework":"f@1",
+//	 "areas":[{"code":"1","title":"…","max":"11"},…],"criteria":[…],
+//	 "rows":[{"unitCode":"STC",…,"score":{"self":"56.75",…,"provisional":false,
+//	   "areas":{"achieved":["9.96",…],"index":["90.55",…]},"criteria":{…}}}]}
+//
+// The rankings are encoded here rather than by encoding/json (several
+// times faster), and the current rankings' responses once per version of
+// the rankings (projections.Rankings.Memo) and, for clients that accept
+// it, gzipped once too. The tests compare the bytes with encoding/json's
+// of the same document.
 
 // rankingsBody is an encoded rankings response.
 type rankingsBody struct {
 	plain, gzipped []byte
-	err            error
+	// length and gzippedLength are the bodies' Content-Length.
+	length, gzippedLength []string
+	err                   error
 }
 
 // rankingsKey names a response of the current rankings: the block asked
@@ -40,7 +51,7 @@ type rankingsKey struct {
 // rankings, unfiltered) for key.
 func cachedRankings(rk *projections.Rankings, key rankingsKey) *rankingsBody {
 	return rk.Memo(key, func() any {
-		b, err := encodeRankings(rk, key)
+		b, err := encodeRankings(rk, key, nil)
 		if err != nil {
 			return &rankingsBody{err: err}
 		}
@@ -50,62 +61,76 @@ func cachedRankings(rk *projections.Rankings, key rankingsKey) *rankingsBody {
 		if err := zw.Close(); err != nil {
 			return &rankingsBody{err: err}
 		}
-		return &rankingsBody{plain: b, gzipped: z.Bytes()}
+		return &rankingsBody{plain: b, gzipped: z.Bytes(),
+			length: []string{strconv.Itoa(len(b))}, gzippedLength: []string{strconv.Itoa(z.Len())}}
 	}).(*rankingsBody)
 }
 
+// Header values every rankings response shares, set without
+// canonicalizing or allocating.
+var (
+	hdrJSON    = []string{"application/json; charset=utf-8"}
+	hdrNoStore = []string{"no-store"}
+	hdrVaryAE  = []string{"Accept-Encoding"}
+	hdrGzip    = []string{"gzip"}
+)
+
 // write answers with the body, gzipped when the client accepts it.
 func (b *rankingsBody) write(w http.ResponseWriter, r *http.Request) {
-	body := b.plain
+	body, length := b.plain, b.length
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["Cache-Control"] = hdrNoStore
+	h["Vary"] = hdrVaryAE
+	if acceptsGzip(r) {
+		body, length = b.gzipped, b.gzippedLength
+		h["Content-Encoding"] = hdrGzip
+	}
+	h["Content-Length"] = length
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// writeRankings answers with rankings encoded by encodeRankings (not
+// kept: as of a moment, or filtered for a unit).
+func writeRankings(w http.ResponseWriter, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Add("Vary", "Accept-Encoding")
-	if acceptsGzip(r) {
-		body = b.gzipped
-		h.Set("Content-Encoding", "gzip")
-	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 }
 
-// encodeRankings writes what writeJSON writes for the rankings view of key:
-// a RankingsView, or a RankingsPage when key has a page.
-func encodeRankings(rk *projections.Rankings, key rankingsKey) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	// piece encodes a value as writeJSON's encoder does within the
-	// document.
-	piece := func(b []byte, v any) ([]byte, error) {
-		buf.Reset()
-		if err := enc.Encode(v); err != nil {
-			return b, err
-		}
-		return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), nil
-	}
+// MarshalJSON writes the rankings as GET .../rankings answers them.
+func (v RankingsView) MarshalJSON() ([]byte, error) {
+	b, err := encodeRankings(v.Rankings, rankingsKey{}, v.AsOf)
+	return bytes.TrimSuffix(b, []byte("\n")), err
+}
+
+// encodeRankings writes the rankings document of rk for key, and asOf
+// when set, as writeJSON (encoding/json, no HTML escaping) would write
+// it, newline included: each block, or key's, with its rows, or a page
+// of them (then the block's total, offset and limit too).
+func encodeRankings(rk *projections.Rankings, key rankingsKey, asOf *AsOf) ([]byte, error) {
 	b := make([]byte, 0, 4096)
 	var err error
 	b = append(b, `{"campaign":`...)
-	if b, err = piece(b, rk.Campaign); err != nil {
-		return nil, err
-	}
+	b = appendString(b, rk.Campaign)
 	b = append(b, `,"title":`...)
-	if b, err = piece(b, rk.Title); err != nil {
-		return nil, err
-	}
+	b = appendString(b, rk.Title)
 	b = append(b, `,"position":`...)
 	b = strconv.AppendUint(b, rk.Position, 10)
 	if rk.Published != nil {
 		b = append(b, `,"published":`...)
-		if b, err = piece(b, rk.Published); err != nil {
+		if b, err = appendJSON(b, rk.Published); err != nil {
 			return nil, err
 		}
 	}
 	b = append(b, `,"blocks":[`...)
 	first := true
-	for _, br := range rk.Blocks {
+	for i := range rk.Blocks {
+		br := &rk.Blocks[i]
 		if key.block != "" && br.Block != key.block {
 			continue
 		}
@@ -114,13 +139,13 @@ func encodeRankings(rk *projections.Rankings, key rankingsKey) ([]byte, error) {
 		}
 		first = false
 		b = append(b, `{"block":`...)
-		if b, err = piece(b, br.Block); err != nil {
-			return nil, err
-		}
+		b = appendString(b, string(br.Block))
 		b = append(b, `,"framework":`...)
-		if b, err = piece(b, br.Framework); err != nil {
-			return nil, err
-		}
+		b = appendString(b, br.Framework)
+		b = append(b, `,"areas":`...)
+		b = appendNodes(b, br.Areas)
+		b = append(b, `,"criteria":`...)
+		b = appendNodes(b, br.Criteria)
 		rows := br.Rows
 		if key.limit > 0 {
 			rows = pageOf(rows, key.limit, key.offset)
@@ -136,17 +161,24 @@ func encodeRankings(rk *projections.Rankings, key rankingsKey) ([]byte, error) {
 			continue
 		}
 		b = append(b, `,"rows":[`...)
-		for i := range rows {
-			if i > 0 {
+		for j := range rows {
+			if j > 0 {
 				b = append(b, ',')
 			}
-			if b, err = appendStanding(b, &rows[i]); err != nil {
-				return nil, err
+			if b, err = appendRow(b, &rows[j], br); err != nil {
+				return nil, fmt.Errorf("rankings of %s: %w", rk.Campaign, err)
 			}
 		}
 		b = append(b, "]}"...)
 	}
-	b = append(b, "]}\n"...)
+	b = append(b, ']')
+	if asOf != nil {
+		b = append(b, `,"asOf":`...)
+		if b, err = appendJSON(b, asOf); err != nil {
+			return nil, err
+		}
+	}
+	b = append(b, "}\n"...)
 	return b, nil
 }
 
@@ -160,30 +192,45 @@ func pageOf(rows []domain.Standing, limit, offset int) []domain.Standing {
 	return rows[start:min(start+limit, len(rows))]
 }
 
-// appendStanding appends s as its MarshalJSON writes it; rows are most of
-// a rankings document, so the usual ones are written here directly.
-func appendStanding(b []byte, s *domain.Standing) ([]byte, error) {
-	start := len(b)
-	ok := true
-	str := func(v string) {
-		if !appendPlainString(&b, v) {
-			ok = false
-		}
+// appendNodes appends a block's breakdown nodes.
+func appendNodes(b []byte, nodes []domain.NodeRef) []byte {
+	if nodes == nil {
+		return append(b, "null"...)
 	}
+	b = append(b, '[')
+	for i := range nodes {
+		n := &nodes[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"code":`...)
+		b = appendString(b, n.Code)
+		b = append(b, `,"title":`...)
+		b = appendString(b, n.Title)
+		b = append(b, `,"max":`...)
+		b = appendDecimal(b, &n.Max)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// appendRow appends one row of block br: the unit, its rank, grade and
+// status, and its score, each node's points in the block's order.
+func appendRow(b []byte, s *domain.Standing, br *projections.BlockRanking) ([]byte, error) {
 	b = append(b, `{"unitCode":`...)
-	str(s.Unit.Code)
+	b = appendString(b, s.Unit.Code)
 	b = append(b, `,"unitName":`...)
-	str(s.Unit.Name)
+	b = appendString(b, s.Unit.Name)
 	b = append(b, `,"block":`...)
-	str(string(s.Unit.Block))
+	b = appendString(b, string(s.Unit.Block))
 	b = append(b, `,"rank":`...)
 	b = strconv.AppendInt(b, int64(s.Rank), 10)
 	if s.Grade != "" {
 		b = append(b, `,"grade":`...)
-		str(s.Grade)
+		b = appendString(b, s.Grade)
 	}
 	b = append(b, `,"status":`...)
-	str(s.Status)
+	b = appendString(b, s.Status)
 	sc := &s.Score
 	b = append(b, `,"score":{"self":`...)
 	for i, d := range [...]*decimal.Decimal{&sc.Self, &sc.Appraised, &sc.Survey, &sc.Bonus, &sc.Penalty, &sc.Final, &sc.Max, &sc.Index} {
@@ -200,36 +247,64 @@ func appendStanding(b []byte, s *domain.Standing) ([]byte, error) {
 			b = append(b, "null"...)
 			continue
 		}
-		b = append(b, '[')
+		if !sameNodes(list, [2][]domain.NodeRef{br.Areas, br.Criteria}[i]) {
+			return b, fmt.Errorf("the breakdown of unit %s is not that of block %s's framework %s", s.Unit.Code, br.Block, br.Framework)
+		}
+		b = append(b, `{"achieved":[`...)
 		for j := range list {
-			n := &list[j]
 			if j > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, `{"code":`...)
-			str(n.Code)
-			b = append(b, `,"title":`...)
-			str(n.Title)
-			b = append(b, `,"max":`...)
-			b = appendDecimal(b, &n.Max)
-			b = append(b, `,"achieved":`...)
-			b = appendDecimal(b, &n.Achieved)
-			b = append(b, `,"index":`...)
-			b = appendDecimal(b, &n.Index)
-			b = append(b, '}')
+			b = appendDecimal(b, &list[j].Achieved)
 		}
-		b = append(b, ']')
+		b = append(b, `],"index":[`...)
+		for j := range list {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendDecimal(b, &list[j].Index)
+		}
+		b = append(b, "]}"...)
 	}
-	b = append(b, "}}"...)
-	if ok {
-		return b, nil
+	return append(b, "}}"...), nil
+}
+
+// sameNodes reports whether a row's breakdown lines are the block's
+// nodes, in order.
+func sameNodes(lines []domain.NodeScore, nodes []domain.NodeRef) bool {
+	if len(lines) != len(nodes) {
+		return false
 	}
-	// A string that needs escaping: let encoding/json write the row.
-	row, err := s.MarshalJSON()
-	return append(b[:start], row...), err
+	for i := range lines {
+		if lines[i].Code != nodes[i].Code {
+			return false
+		}
+	}
+	return true
 }
 
 var scoreFields = [...]string{"", `,"appraised":`, `,"survey":`, `,"bonus":`, `,"penalty":`, `,"final":`, `,"max":`, `,"index":`}
+
+// appendString appends s as writeJSON's encoder writes it.
+func appendString(b []byte, s string) []byte {
+	if appendPlainString(&b, s) {
+		return b
+	}
+	b, _ = appendJSON(b, s) // a string always encodes
+	return b
+}
+
+// appendJSON appends v as writeJSON's encoder writes it within a
+// document.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return b, err
+	}
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), nil
+}
 
 // appendPlainString appends s quoted if it needs no escaping under
 // json.Marshal's rules (which also escape <, > and &), and reports

@@ -78,6 +78,7 @@ func testHistoryMatchesReplay(t *testing.T, batch int) {
 			replay.Apply(r)
 		}
 		want, _ := replay.Rankings(cfg.Campaign)
+		checkBreakdown(t, got)
 		gotJSON, _ := json.Marshal(got)
 		wantJSON, _ := json.Marshal(want)
 		if string(gotJSON) != string(wantJSON) {

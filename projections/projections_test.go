@@ -164,6 +164,36 @@ func TestScoreboard(t *testing.T) {
 	if a, b := ranks(t, f.board), ranks(t, board2); a["001"] != b["001"] || a["002"] != b["002"] || a["003"] != b["003"] {
 		t.Errorf("rebuilt rankings %v differ from live %v", b, a)
 	}
+	rk, _ := f.board.Rankings("c")
+	checkBreakdown(t, rk)
+}
+
+// checkBreakdown checks that each block of rk names its framework's
+// breakdown nodes, and that every row's areas and criteria are those
+// nodes, in that order: the rankings API sends the nodes once per block.
+func checkBreakdown(t *testing.T, rk *projections.Rankings) {
+	t.Helper()
+	if len(rk.Blocks) == 0 {
+		t.Fatal("no blocks")
+	}
+	for _, b := range rk.Blocks {
+		if len(b.Areas) == 0 || len(b.Rows) == 0 {
+			t.Errorf("block %s: %d areas, %d rows", b.Block, len(b.Areas), len(b.Rows))
+		}
+		for _, row := range b.Rows {
+			for i, pair := range [2][2]any{{b.Areas, row.Score.Areas}, {b.Criteria, row.Score.Criteria}} {
+				refs, lines := pair[0].([]domain.NodeRef), pair[1].([]domain.NodeScore)
+				if len(refs) != len(lines) {
+					t.Fatalf("block %s, unit %s: %d nodes of kind %d, the row has %d", b.Block, row.Unit.Code, len(refs), i, len(lines))
+				}
+				for j, n := range lines {
+					if r := refs[j]; r.Code != n.Code || r.Title != n.Title || r.Max.String() != n.Max.String() {
+						t.Errorf("block %s, unit %s: node %d is %+v, the row's %s", b.Block, row.Unit.Code, j, refs[j], n.Code)
+					}
+				}
+			}
+		}
+	}
 }
 
 // dropping is a store whose subscriptions fail with ErrDropped after a

@@ -276,9 +276,13 @@ func (b *Scoreboard) FrameworkIDs() []string {
 
 // BlockRanking is the ranking of one block.
 type BlockRanking struct {
-	Block     domain.Block      `json:"block"`
-	Framework string            `json:"framework"`
-	Rows      []domain.Standing `json:"rows"`
+	Block     domain.Block `json:"block"`
+	Framework string       `json:"framework"`
+	// Areas and Criteria are the framework's breakdown nodes, in the
+	// order of every row's Score.Areas and Score.Criteria.
+	Areas    []domain.NodeRef  `json:"areas"`
+	Criteria []domain.NodeRef  `json:"criteria"`
+	Rows     []domain.Standing `json:"rows"`
 }
 
 // Rankings are a campaign's rankings per block at a log position. They
@@ -420,7 +424,13 @@ func (v *campaignView) rankWith(position uint64, statuses map[string]string) *Ra
 		if f == nil {
 			continue
 		}
+		s := v.scorers[f]
+		if s == nil {
+			s = domain.NewScorer(f)
+			v.scorers[f] = s
+		}
 		br := BlockRanking{Block: block, Framework: domain.FrameworkRef{ID: f.ID, Version: f.Version}.String(), Rows: []domain.Standing{}}
+		br.Areas, br.Criteria = s.Breakdown()
 		for _, code := range v.c.UnitOrder {
 			u := v.c.Units[code]
 			if u.Block != block {

@@ -28,6 +28,7 @@ import (
 	"github.com/parledger/parledger/domain"
 	"github.com/parledger/parledger/eventstore"
 	"github.com/parledger/parledger/eventstore/esdb/esdbtest"
+	ledgerhttp "github.com/parledger/parledger/http"
 	"github.com/parledger/parledger/projections"
 )
 
@@ -502,10 +503,14 @@ func checkLedger(tb testing.TB, dir, storeURL string, acks [][]acked, served map
 		if err := json.Unmarshal(body, &fromServer); err != nil {
 			tb.Fatal(err)
 		}
-		var fromReplay any
-		b, _ := json.Marshal(rk.Blocks)
+		// Encoded as the API encodes rankings.
+		var fromReplay struct{ Blocks any }
+		b, err := json.Marshal(ledgerhttp.RankingsView{Rankings: rk})
+		if err != nil {
+			tb.Fatal(err)
+		}
 		_ = json.Unmarshal(b, &fromReplay)
-		if !reflect.DeepEqual(fromServer.Blocks, fromReplay) {
+		if !reflect.DeepEqual(fromServer.Blocks, fromReplay.Blocks) {
 			tb.Errorf("campaign %s: the server ranked\n%s\nthe replay ranks\n%s", c, body, b)
 		}
 	}

@@ -269,6 +269,14 @@ function rowsOf(rk, block) {
   return b ? b.rows : [];
 }
 
+// breakdown joins a block's nodes (areas or criteria: code, title, max)
+// with a row's points for them ({achieved: [], index: []}, in the
+// block's order): the rankings send the nodes once per block.
+function breakdown(nodes, values) {
+  if (!nodes || !values) return [];
+  return nodes.map((n, i) => ({ code: n.code, title: n.title, max: n.max, achieved: values.achieved[i], index: values.index[i] }));
+}
+
 function bonusPenalty(s) {
   const parts = [];
   if (!fmt.isZero(s.bonus)) parts.push('+' + fmt.decimal(s.bonus));
@@ -391,6 +399,9 @@ function renderArea() {
     return;
   }
   const s = row.score;
+  const block = state.rankings.blocks.find((b) => b.block === row.block);
+  const areas = breakdown(block?.areas, s.areas);
+  const criteria = breakdown(block?.criteria, s.criteria);
   const card = (label, value, cls) => h('div', { class: 'card ' + (cls || '') }, h('span', {}, label), h('strong', {}, value));
   $('area-summary').replaceChildren(
     card('Đơn vị', row.unitName, 'wide'),
@@ -407,15 +418,15 @@ function renderArea() {
     { title: 'Điểm đạt', cls: 'num', value: (a) => fmt.decimal(a.achieved) },
     { title: 'Chỉ số (%)', cls: 'num', value: (a) => fmt.percent(a.index) },
   ];
-  fillTable(table, cols, s.areas || [], (a) => ({ dataset: { area: a.code } }));
-  barChart($('area-chart'), (s.areas || []).map((a) => ({
+  fillTable(table, cols, areas, (a) => ({ dataset: { area: a.code } }));
+  barChart($('area-chart'), areas.map((a) => ({
     key: a.code,
     label: `${a.code}. ${fmt.shortName(a.title, 24)}`,
     value: fmt.toNumber(a.index),
     text: fmt.percent(a.index),
     title: `${a.code}. ${a.title}: ${fmt.decimal(a.achieved)}/${fmt.decimal(a.max)} điểm, ${fmt.percent(a.index)}%`,
   })), { label: 'Chỉ số theo lĩnh vực', rowHeight: 26, labelWidth: 190 });
-  fillTable($('criteria-table'), cols.map((c, i) => (i === 1 ? { ...c, title: 'Tiêu chí' } : c)), s.criteria || []);
+  fillTable($('criteria-table'), cols.map((c, i) => (i === 1 ? { ...c, title: 'Tiêu chí' } : c)), criteria);
 }
 
 // --- audit trail
