@@ -601,7 +601,11 @@ func TestMigrateAndVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	saved := filepath.Join(t.TempDir(), "checkpoint")
-	admin.must(201, "POST", "/api/v1/ledger/checkpoints", nil)
+	// 201, or 200 when the server's own publisher, which signs one as it
+	// starts, has just recorded a checkpoint of this size.
+	if r := admin.do("POST", "/api/v1/ledger/checkpoints", nil); r.status != 201 && r.status != 200 {
+		t.Fatalf("POST /api/v1/ledger/checkpoints: %d %s", r.status, r.body)
+	}
 	if out, err := runCLI(t, "verify", "--server", m.Server.URL(), "--key", key, "--checkpoint", saved); err != nil || !strings.Contains(out, "trusting this first one") {
 		t.Fatalf("first online verify: %v\n%s", err, out)
 	}
