@@ -40,6 +40,25 @@ func TestIDFilter(t *testing.T) {
 	}
 }
 
+// TestIDFilterLargest: a filter for more ids than the largest one holds
+// at 1% is the largest one, and is never full, so it is never rebuilt
+// larger: the store's memory stays bounded however long the ledger.
+func TestIDFilterLargest(t *testing.T) {
+	for _, capacity := range []int{filterMaxBits / filterBitsPerID, 1 << 30} {
+		f := newIDFilter(capacity)
+		if bits := len(f.words) * 64; bits != filterMaxBits {
+			t.Errorf("filter for %d ids has %d bits, want the cap %d", capacity, bits, filterMaxBits)
+		}
+		f.count = 1 << 40
+		if f.full() {
+			t.Errorf("the largest filter says it is full")
+		}
+	}
+	if f := newIDFilter(filterMaxBits / filterBitsPerID / 4); len(f.words)*64 >= filterMaxBits || f.full() {
+		t.Errorf("a filter under the cap: %d bits, full %v", len(f.words)*64, f.full())
+	}
+}
+
 // TestIdempotentAfterReopen retries appends whose events are in ledger.db
 // only, once the id filter is built from it, and appends new events.
 func TestIdempotentAfterReopen(t *testing.T) {
