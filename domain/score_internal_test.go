@@ -9,20 +9,26 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+// EdgeFrameworkJSON is a small framework of the shapes scoring must follow
+// besides the demo's (exported to the package's external tests): a
+// criterion scored directly, a survey-only area and a bonus and penalty
+// section.
+const EdgeFrameworkJSON = `{"id":"p","version":1,"title":"Khung","block":"huyen","areas":[
+ {"code":"1","title":"A","maxPoints":"20.5","agency":"SNV","children":[
+   {"code":"1.1","title":"a","maxPoints":"10.05","children":[
+     {"code":"1.1.1","title":"x","maxPoints":"0.25","method":"self"},
+     {"code":"1.1.2","title":"y","maxPoints":"9.8","method":"self"}]},
+   {"code":"1.2","title":"b","maxPoints":"10.45","method":"higher-level"}]},
+ {"code":"2","title":"B","maxPoints":"9.5","children":[
+   {"code":"2.1","title":"s","maxPoints":"9.5","method":"survey"}]},
+ {"code":"9","title":"C","maxPoints":"5","agency":"SNV","children":[
+   {"code":"9.1","title":"b","maxPoints":"2","method":"bonus"},
+   {"code":"9.2","title":"p","maxPoints":"3","method":"penalty"}]}]}`
+
 // TestComputeScorePaths checks that the fast path (whole hundredths) and
 // the decimal path give identical scores on random assessments.
 func TestComputeScorePaths(t *testing.T) {
-	f, err := ParseFrameworkJSON(strings.NewReader(`{"id":"p","version":1,"title":"Khung","block":"huyen","areas":[
-	 {"code":"1","title":"A","maxPoints":"20.5","agency":"SNV","children":[
-	   {"code":"1.1","title":"a","maxPoints":"10.05","children":[
-	     {"code":"1.1.1","title":"x","maxPoints":"0.25","method":"self"},
-	     {"code":"1.1.2","title":"y","maxPoints":"9.8","method":"self"}]},
-	   {"code":"1.2","title":"b","maxPoints":"10.45","method":"higher-level"}]},
-	 {"code":"2","title":"B","maxPoints":"9.5","children":[
-	   {"code":"2.1","title":"s","maxPoints":"9.5","method":"survey"}]},
-	 {"code":"9","title":"C","maxPoints":"5","agency":"SNV","children":[
-	   {"code":"9.1","title":"b","maxPoints":"2","method":"bonus"},
-	   {"code":"9.2","title":"p","maxPoints":"3","method":"penalty"}]}]}`))
+	f, err := ParseFrameworkJSON(strings.NewReader(EdgeFrameworkJSON))
 	if err != nil {
 		t.Fatal(err)
 	}

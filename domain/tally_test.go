@@ -21,17 +21,7 @@ func tallyFrameworks(t *testing.T) []*domain.Framework {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := domain.ParseFrameworkJSON(strings.NewReader(`{"id":"p","version":1,"title":"Khung","block":"huyen","areas":[
-	 {"code":"1","title":"A","maxPoints":"20.5","agency":"SNV","children":[
-	   {"code":"1.1","title":"a","maxPoints":"10.05","children":[
-	     {"code":"1.1.1","title":"x","maxPoints":"0.25","method":"self"},
-	     {"code":"1.1.2","title":"y","maxPoints":"9.8","method":"self"}]},
-	   {"code":"1.2","title":"b","maxPoints":"10.45","method":"higher-level"}]},
-	 {"code":"2","title":"B","maxPoints":"9.5","children":[
-	   {"code":"2.1","title":"s","maxPoints":"9.5","method":"survey"}]},
-	 {"code":"9","title":"C","maxPoints":"5","agency":"SNV","children":[
-	   {"code":"9.1","title":"b","maxPoints":"2","method":"bonus"},
-	   {"code":"9.2","title":"p","maxPoints":"3","method":"penalty"}]}]}`))
+	f, err := domain.ParseFrameworkJSON(strings.NewReader(domain.EdgeFrameworkJSON))
 	if err != nil {
 		t.Fatal(err)
 	}

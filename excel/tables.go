@@ -91,16 +91,22 @@ func sheetName(name string, i int) string {
 	return string(out)
 }
 
+// cellTime writes a time as officials read it: Hanoi's day and minute,
+// nothing for no time.
+func cellTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(domain.Hanoi).Format("02/01/2006 15:04")
+}
+
 func cellValue(v any) any {
 	switch v := v.(type) {
 	case decimal.Decimal:
 		f, _ := v.Float64() // a spreadsheet cell holds a double; the exact value is in the API
 		return f
 	case time.Time:
-		if v.IsZero() {
-			return ""
-		}
-		return v.In(domain.Hanoi).Format("02/01/2006 15:04")
+		return cellTime(v)
 	case nil:
 		return ""
 	}
@@ -153,10 +159,7 @@ func csvValue(v any) string {
 	case string:
 		return v
 	case time.Time:
-		if v.IsZero() {
-			return ""
-		}
-		return v.In(domain.Hanoi).Format("02/01/2006 15:04")
+		return cellTime(v)
 	case nil:
 		return ""
 	}

@@ -425,6 +425,17 @@ var apiHTTP = &http.Client{Timeout: requestTimeout}
 // the answer has status want; it returns the body.
 func (c apiClient) must(want int, method, path string, body any) []byte {
 	c.t.Helper()
+	status, b := c.do(method, path, body)
+	if status != want {
+		c.t.Fatalf("%s %s: status %d, want %d: %s", method, path, status, want, b)
+	}
+	return b
+}
+
+// do sends a request, body encoded as JSON, and returns the answer's
+// status and body.
+func (c apiClient) do(method, path string, body any) (int, []byte) {
+	c.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		j, err := json.Marshal(body)
@@ -452,10 +463,7 @@ func (c apiClient) must(want int, method, path string, body any) []byte {
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}
-	if resp.StatusCode != want {
-		c.t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, b)
-	}
-	return b
+	return resp.StatusCode, b
 }
 
 // publishCheckpoint asks for a signed checkpoint of the whole ledger: 201
@@ -463,18 +471,8 @@ func (c apiClient) must(want int, method, path string, body any) []byte {
 // one as it starts) already recorded one of this size.
 func (c apiClient) publishCheckpoint() {
 	c.t.Helper()
-	req, err := http.NewRequest("POST", c.base+"/api/v1/ledger/checkpoints", nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := apiHTTP.Do(req)
-	if err != nil {
-		c.t.Fatalf("publish a checkpoint: %v", err)
-	}
-	defer resp.Body.Close()
-	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 201 && resp.StatusCode != 200 {
-		c.t.Fatalf("publish a checkpoint: status %d: %s", resp.StatusCode, b)
+	if status, b := c.do("POST", "/api/v1/ledger/checkpoints", nil); status != 201 && status != 200 {
+		c.t.Fatalf("publish a checkpoint: status %d: %s", status, b)
 	}
 }
 

@@ -830,9 +830,6 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, p domain.Principa
 		return err
 	}
 	entries := projections.AuditTrail(c.ID, unit, events, filter)
-	if entries == nil {
-		entries = []projections.AuditEntry{}
-	}
 	if format == "xlsx" || format == "csv" {
 		return writeExport(w, format, "nhat-ky-"+c.ID+"-"+unit, []excel.Sheet{auditSheet(unit, entries)})
 	}

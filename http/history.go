@@ -194,29 +194,25 @@ func valueOf(v *projections.ItemValues, what string) *decimal.Decimal {
 // --- assessments as of a version, diffs, disputes
 
 // VersionRef names the event that made a version of an assessment.
-type VersionRef struct {
-	Revision uint64           `json:"revision"`
-	Position uint64           `json:"position"`
-	EventID  string           `json:"eventId"`
-	Type     string           `json:"type"`
-	At       time.Time        `json:"at"`
-	Actor    domain.Principal `json:"actor"`
-	Reason   string           `json:"reason,omitempty"`
-}
+type VersionRef = projections.EventRef
 
 // foldUntil folds an assessment's events up to and including revision
 // rev, and returns the state and the event that made it.
 func foldUntil(c *domain.Campaign, unit string, events []domain.Recorded, keep func(r domain.Recorded) bool) (*domain.Assessment, *VersionRef) {
 	a := domain.NewAssessment(c.ID, unit)
-	var ref *VersionRef
+	n := 0
 	for _, e := range events {
 		if !keep(e) {
 			break
 		}
 		a.Apply(e)
-		ref = &VersionRef{Revision: e.Revision, Position: e.Position, EventID: e.ID, Type: e.Event.EventType(), At: e.At, Actor: e.Actor, Reason: e.Reason}
+		n++
 	}
-	return a, ref
+	if n == 0 {
+		return a, nil
+	}
+	ref := projections.RefOf(events[n-1])
+	return a, &ref
 }
 
 // version reads ?revision= or ?at= of an assessment read. ok is false when
@@ -408,9 +404,6 @@ func (s *Server) dispute(w http.ResponseWriter, r *http.Request, p domain.Princi
 		}
 	}
 	v.History = projections.AuditTrail(c.ID, unit, events, projections.AuditFilter{Item: item})
-	if v.History == nil {
-		v.History = []projections.AuditEntry{}
-	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }

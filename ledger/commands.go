@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
@@ -271,19 +270,5 @@ func (s *Service) LatestCheckpoint(ctx context.Context) (*domain.CheckpointPubli
 // lastEvents reads and decodes up to n events from the end of a stream,
 // newest first.
 func (s *Service) lastEvents(ctx context.Context, stream string, n uint64) ([]domain.Recorded, error) {
-	var out []domain.Recorded
-	for e, err := range s.store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{Direction: eventstore.Backwards, FromEnd: true, Limit: n}) {
-		if errors.Is(err, eventstore.ErrStreamNotFound) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, storeError(err)
-		}
-		r, err := Decode(e)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	return s.readDecoded(ctx, stream, eventstore.ReadStreamOptions{Direction: eventstore.Backwards, FromEnd: true, Limit: n})
 }

@@ -144,8 +144,14 @@ func Decode(e eventstore.Event) (domain.Recorded, error) {
 // ReadStream reads and decodes a whole stream. A stream without events is
 // no error: it returns nil.
 func (s *Service) ReadStream(ctx context.Context, stream string) ([]domain.Recorded, error) {
+	return s.readDecoded(ctx, stream, eventstore.ReadStreamOptions{})
+}
+
+// readDecoded reads and decodes the events of a stream that opts select;
+// a stream without events gives nil.
+func (s *Service) readDecoded(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) ([]domain.Recorded, error) {
 	var out []domain.Recorded
-	for e, err := range s.store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{}) {
+	for e, err := range s.store.ReadStream(ctx, stream, opts) {
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
 			return nil, nil
 		}

@@ -40,8 +40,9 @@ func valuesOf(s *domain.ItemState) *ItemValues {
 	return v
 }
 
-// AuditEntry is one event of an assessment with the values it changed.
-type AuditEntry struct {
+// EventRef names a recorded event of a stream: where it stands, what it
+// is, when, by whom and why.
+type EventRef struct {
 	Revision uint64           `json:"revision"`
 	Position uint64           `json:"position"`
 	EventID  string           `json:"eventId"`
@@ -49,6 +50,16 @@ type AuditEntry struct {
 	At       time.Time        `json:"at"`
 	Actor    domain.Principal `json:"actor"`
 	Reason   string           `json:"reason,omitempty"`
+}
+
+// RefOf names r.
+func RefOf(r domain.Recorded) EventRef {
+	return EventRef{Revision: r.Revision, Position: r.Position, EventID: r.ID, Type: r.Event.EventType(), At: r.At, Actor: r.Actor, Reason: r.Reason}
+}
+
+// AuditEntry is one event of an assessment with the values it changed.
+type AuditEntry struct {
+	EventRef
 	// Item is the item the event concerns, if any, with its values
 	// before and after the event.
 	Item   string      `json:"item,omitempty"`
@@ -82,17 +93,15 @@ func (f AuditFilter) match(e *AuditEntry) bool {
 }
 
 // AuditTrail replays an assessment's events and returns, for each event
-// the filter selects, what it changed.
+// the filter selects, what it changed (an empty list, never nil, when it
+// selects none).
 func AuditTrail(campaign, unit string, events []domain.Recorded, filter AuditFilter) []AuditEntry {
 	a := domain.NewAssessment(campaign, unit)
-	var out []AuditEntry
+	out := []AuditEntry{}
 	evidence := map[string]domain.Evidence{}
 	for _, r := range events {
 		item := itemOf(r.Event)
-		entry := AuditEntry{
-			Revision: r.Revision, Position: r.Position, EventID: r.ID, Type: r.Event.EventType(), At: r.At,
-			Actor: r.Actor, Reason: r.Reason, Item: item, StatusBefore: a.Status(), Event: r.Event,
-		}
+		entry := AuditEntry{EventRef: RefOf(r), Item: item, StatusBefore: a.Status(), Event: r.Event}
 		if item != "" {
 			entry.Before = valuesOf(a.Items[item])
 		}

@@ -168,7 +168,17 @@ func multipartEvidence(tb testing.TB, fields map[string]string, file []byte) ([]
 }
 
 type campaignFixture struct {
-	admin, unit1, unit2, dept, snv, stp, institute, council, auditor string
+	unit1, unit2, dept, snv, stp, institute, council, auditor string
+}
+
+// publishCheckpoint asks for a checkpoint of the whole ledger: 201 when
+// one is recorded, 200 when the server's own publisher (which signs one
+// as it starts, and then every period) has just recorded one of this size.
+func (c client) publishCheckpoint() {
+	c.tb.Helper()
+	if r := c.do("POST", "/api/v1/ledger/checkpoints", nil); r.status != 201 && r.status != 200 {
+		c.tb.Fatalf("POST /api/v1/ledger/checkpoints: %d %s", r.status, r.body)
+	}
 }
 
 // issue creates a credential through the API.
@@ -601,11 +611,7 @@ func TestMigrateAndVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	saved := filepath.Join(t.TempDir(), "checkpoint")
-	// 201, or 200 when the server's own publisher, which signs one as it
-	// starts, has just recorded a checkpoint of this size.
-	if r := admin.do("POST", "/api/v1/ledger/checkpoints", nil); r.status != 201 && r.status != 200 {
-		t.Fatalf("POST /api/v1/ledger/checkpoints: %d %s", r.status, r.body)
-	}
+	admin.publishCheckpoint()
 	if out, err := runCLI(t, "verify", "--server", m.Server.URL(), "--key", key, "--checkpoint", saved); err != nil || !strings.Contains(out, "trusting this first one") {
 		t.Fatalf("first online verify: %v\n%s", err, out)
 	}

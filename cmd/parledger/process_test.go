@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -244,9 +243,6 @@ func evidenceCall(path, token, item, title string, file []byte) apiCall {
 	_ = mw.Close()
 	return apiCall{method: "POST", path: path, token: token, body: buf.Bytes(), ctype: mw.FormDataContentType()}
 }
-
-// errRefused is a 4xx or 500 answer, which a retry cannot change.
-var errRefused = errors.New("refused")
 
 // eventIDs returns the event ids of a write's answer.
 func eventIDs(body []byte) ([]string, error) {

@@ -127,16 +127,7 @@ func soakKill(t *testing.T, store string) {
 	admin := mustSecret(t, dir)
 	fx := mustSoakCampaigns(t, base, admin, cfg.workers)
 	setup, units, unitTokens, appraiser, secrets := fx.call, fx.units, fx.unitTokens, fx.appraiser, fx.secrets
-	// publishCheckpoint asks for a checkpoint: 201 when one is recorded,
-	// 200 when the periodic publisher has just recorded one of the same
-	// size.
-	publishCheckpoint := func() {
-		t.Helper()
-		status, _, body, err := send(context.Background(), &http.Client{Timeout: 30 * time.Second}, base, apiCall{method: "POST", path: "/api/v1/ledger/checkpoints", token: admin})
-		if err != nil || status != 201 && status != 200 {
-			t.Fatalf("POST /api/v1/ledger/checkpoints: %d %v: %s", status, err, body)
-		}
-	}
+	publishCheckpoint := client{tb: t, base: base, token: admin}.publishCheckpoint
 
 	// The log's key and a first checkpoint, kept as an auditor would.
 	keyFile, saved := filepath.Join(t.TempDir(), "ledger.pub"), filepath.Join(t.TempDir(), "checkpoint")

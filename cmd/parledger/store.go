@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -80,15 +79,4 @@ func storeFlags(fs *flag.FlagSet) (data, store *string) {
 // openFlagged opens the store that --data and --store name.
 func openFlagged(ctx context.Context, data, store string) (eventstore.Store, *bolt.Store, error) {
 	return openStore(ctx, data, store, storeOptions{})
-}
-
-// closeAll closes what it is given, joining the errors.
-func closeAll(closers ...interface{ Close() error }) error {
-	var errs []error
-	for _, c := range closers {
-		if c != nil {
-			errs = append(errs, c.Close())
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -34,7 +34,8 @@ const (
 	// filterMaxBits caps the filter at 16 MiB, about 13 million ids at
 	// 1% false positives, so that the store's memory does not grow with
 	// the ledger. Past that the filter is never rebuilt: its false
-	// positives rise (about 10% at 25 million ids, 58% at 50 million) and
+	// positives rise (by the Bloom filter formula, about 10% at 25 million
+	// ids and 58% at 50 million) and
 	// appends look in ledger.db that much more often, as they all did
 	// before there was a filter.
 	filterMaxBits = 1 << 27

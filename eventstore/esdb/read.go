@@ -159,9 +159,6 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ite
 	}
 }
 
-// errStop ends a read whose consumer stopped.
-var errStop = errors.New("stop")
-
 // readAllForwards yields the ledger's events at or after from, at most
 // limit of them (0: all).
 func (s *Store) readAllForwards(ctx context.Context, from, limit uint64, yield func(eventstore.Event, error) bool) error {

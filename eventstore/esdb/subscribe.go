@@ -86,7 +86,6 @@ type subscription struct {
 	head     uint64 // the ledger's head when the subscription started
 	haveHead bool
 	caughtUp bool
-	stopped  bool // the reader stopped
 }
 
 // errReaderStopped ends run when the reader stops iterating.
