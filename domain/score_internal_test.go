@@ -113,3 +113,33 @@ func BenchmarkComputeScore(b *testing.B) {
 		ComputeScore(f, a, 2)
 	}
 }
+
+// TestSharedCents checks the decimals cents shares: each the value it
+// stands for, the same inside and outside the shared range, and left
+// unchanged by the arithmetic, rounding and formatting scores use on them
+// (they would be wrong for every later user if an operation changed one in
+// place).
+func TestSharedCents(t *testing.T) {
+	for _, c := range []cents{-1, 0, 1, 99, 100, 4567, 9999, 10_000, 10_001, 123_456} {
+		want := decimal.New(int64(c), -2)
+		if got := c.decimal(); !got.Equal(want) || got.Exponent() != -2 || got.String() != want.String() {
+			t.Errorf("cents(%d).decimal() = %s (exponent %d), want %s", c, got, got.Exponent(), want)
+		}
+	}
+	if got := centsPercent(2)(1, 3); got.String() != "33.33" {
+		t.Errorf("centsPercent(2)(1, 3) = %s, want 33.33", got)
+	}
+	for c := cents(0); c <= 10_000; c += 37 {
+		d := c.decimal()
+		_ = d.Add(decimal.New(1, -2)).Sub(d).Mul(d).Neg().Abs()
+		_, _ = d.Round(2), d.Round(1)
+		_, _, _ = d.RoundBank(2), d.RoundBank(1), d.RoundCeil(1)
+		_, _ = d.RoundFloor(0), d.Truncate(1)
+		_, _ = d.Div(decimal.New(3, 0)), d.Shift(2)
+		_, _, _ = d.String(), d.StringFixed(2), d.Coefficient()
+		_, _ = d.MarshalJSON()
+		if want := decimal.New(int64(c), -2); !c.decimal().Equal(want) || c.decimal().String() != want.String() {
+			t.Fatalf("the shared decimal of %d hundredths changed to %s", c, c.decimal())
+		}
+	}
+}
