@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -64,6 +65,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		m := NewMain(stdout, stderr)
 		if err := m.ParseFlags(rest); err != nil {
 			return err
+		}
+		if m.Config.GCPercent > 0 {
+			debug.SetGCPercent(m.Config.GCPercent)
 		}
 		if err := m.Run(ctx); err != nil {
 			_ = m.Close()

@@ -2,18 +2,19 @@ package main
 
 import (
 	"context"
-
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parledger/parledger/domain"
 	"github.com/parledger/parledger/eventstore"
@@ -41,7 +42,23 @@ type Config struct {
 	// OIDC is the path of an OpenID Connect configuration file
 	// (PARLEDGER_OIDC); empty: parledger's own credentials only.
 	OIDC string
+	// GCPercent is the garbage collector's target percentage, as GOGC
+	// sets it; zero leaves the runtime's own (GOGC's, when it is set).
+	// See DefaultGCPercent.
+	GCPercent int
 }
+
+// DefaultGCPercent is serve's garbage collector target unless GOGC is
+// set: the heap may grow to five times the data live after a collection
+// before the next one starts. Most of a server's heap is its projections,
+// large and long-lived, while a request leaves little garbage; with Go's
+// default of 100 each collection marks the whole projections again as
+// soon as that little garbage adds up to their size, and at national
+// scale the requests that meet a collection wait for it (measured in
+// docs/benchmarks.md: p99 of a rankings page 24-25 ms at 100, 15-17 ms at
+// 400). Set GOMEMLIMIT to cap the heap: the runtime then collects more
+// often as it nears the limit.
+const DefaultGCPercent = 400
 
 // DefaultConfig returns the defaults, overridden by the environment.
 func DefaultConfig() Config {
@@ -57,6 +74,9 @@ func DefaultConfig() Config {
 	}
 	c.Store = os.Getenv("PARLEDGER_STORE")
 	c.OIDC = os.Getenv("PARLEDGER_OIDC")
+	if os.Getenv("GOGC") == "" {
+		c.GCPercent = DefaultGCPercent
+	}
 	return c
 }
 
@@ -74,6 +94,9 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.Origin) == "" || strings.ContainsAny(c.Origin, "\n") {
 		errs = append(errs, errors.New("--origin must be one line of text naming the log"))
+	}
+	if c.GCPercent < 0 {
+		errs = append(errs, errors.New("--gc-percent must be a positive percentage, or 0 to leave the runtime's (GOGC)"))
 	}
 	if c.CheckpointEvery < 0 {
 		errs = append(errs, errors.New("--checkpoint-every must not be negative"))
@@ -126,6 +149,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Config.Origin, "origin", m.Config.Origin, "the log's name in its signed checkpoints (PARLEDGER_ORIGIN)")
 	fs.DurationVar(&m.Config.CheckpointEvery, "checkpoint-every", m.Config.CheckpointEvery, "publish a signed checkpoint this often when the ledger grew (0: on demand only)")
 	fs.StringVar(&m.Config.OIDC, "oidc", m.Config.OIDC, "OpenID Connect configuration file: sign in with an identity provider too (PARLEDGER_OIDC)")
+	fs.IntVar(&m.Config.GCPercent, "gc-percent", m.Config.GCPercent, "the garbage collector's target percentage, as GOGC (0: the runtime's; default 400 unless GOGC is set)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -212,7 +236,7 @@ func (m *Main) Run(ctx context.Context) error {
 		defer m.wg.Done()
 		m.publishCheckpoints(runCtx)
 	}()
-	m.Logger.Info("parledger serving", "url", m.Server.URL(), "data", m.Config.Data, "store", storeName(m.Config.Store))
+	m.Logger.Info("parledger serving", "url", m.Server.URL(), "data", m.Config.Data, "store", storeName(m.Config.Store), "gc_percent", currentGCPercent())
 	return nil
 }
 
@@ -350,4 +374,12 @@ func (m *Main) Close() error {
 func isEmpty(ctx context.Context, s eventstore.Store) (bool, error) {
 	head, err := s.Head(ctx)
 	return head == 0, err
+}
+
+// currentGCPercent returns the garbage collector's target percentage
+// (negative when it is off).
+func currentGCPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
 }
