@@ -41,18 +41,13 @@ type (
 		Status   string       `json:"status"`
 		Score    wireScore    `json:"score"`
 	}
+	// wireScore is domain.Score as encoding/json writes it, but for its
+	// breakdowns, which a row carries as values in the block's order
+	// (the outer fields hide the embedded ones of the same name).
 	wireScore struct {
-		Self        decimal.Decimal `json:"self"`
-		Appraised   decimal.Decimal `json:"appraised"`
-		Survey      decimal.Decimal `json:"survey"`
-		Bonus       decimal.Decimal `json:"bonus"`
-		Penalty     decimal.Decimal `json:"penalty"`
-		Final       decimal.Decimal `json:"final"`
-		Max         decimal.Decimal `json:"max"`
-		Index       decimal.Decimal `json:"index"`
-		Provisional bool            `json:"provisional"`
-		Areas       *wireValues     `json:"areas"`
-		Criteria    *wireValues     `json:"criteria"`
+		domain.Score
+		Areas    *wireValues `json:"areas"`
+		Criteria *wireValues `json:"criteria"`
 	}
 	wireValues struct {
 		Achieved []decimal.Decimal `json:"achieved"`
@@ -89,8 +84,7 @@ func wireOf(rk *projections.Rankings, key rankingsKey, asOf *AsOf) wireRankings 
 		for _, s := range rows {
 			sc := s.Score
 			wb.Rows = append(wb.Rows, wireRow{UnitCode: s.Unit.Code, UnitName: s.Unit.Name, Block: s.Unit.Block, Rank: s.Rank, Grade: s.Grade, Status: s.Status,
-				Score: wireScore{Self: sc.Self, Appraised: sc.Appraised, Survey: sc.Survey, Bonus: sc.Bonus, Penalty: sc.Penalty, Final: sc.Final, Max: sc.Max, Index: sc.Index,
-					Provisional: sc.Provisional, Areas: values(sc.Areas), Criteria: values(sc.Criteria)}})
+				Score: wireScore{Score: sc, Areas: values(sc.Areas), Criteria: values(sc.Criteria)}})
 		}
 		out.Blocks = append(out.Blocks, wb)
 	}
