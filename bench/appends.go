@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/parledger/parledger/eventstore"
@@ -40,7 +39,7 @@ var _ Appender = (*Postgres)(nil)
 // with a new id, as a unit's officer records it.
 func ScoreEvent() eventstore.EventData {
 	return eventstore.EventData{
-		ID: uuid.New(), Type: "SelfScoreRecorded", SchemaVersion: 1,
+		ID: eventstore.NewID(), Type: "SelfScoreRecorded", SchemaVersion: 1,
 		Actor:   eventstore.Actor{ID: "to-cong-tac-U00001", Role: "unit", Scope: "U00001"},
 		Reason:  "",
 		Payload: samplePayload,

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -99,6 +100,30 @@ func TestDeterministicID(t *testing.T) {
 	}
 	if got, want := a.Version(), uuid.Version(5); got != want {
 		t.Errorf("version = %d, want %d", got, want)
+	}
+}
+
+// TestNewID: new ids are version 7 (RFC 9562 variant), carry the time
+// they were made, and increase as bytes within a process, so that an
+// index keyed by id grows at its end.
+func TestNewID(t *testing.T) {
+	before := time.Now()
+	prev := eventstore.NewID()
+	for i := 0; i < 100_000; i++ {
+		id := eventstore.NewID()
+		if id.Version() != 7 || id.Variant() != uuid.RFC4122 {
+			t.Fatalf("id %s: version %d variant %s, want 7 %s", id, id.Version(), id.Variant(), uuid.RFC4122)
+		}
+		if bytes.Compare(id[:], prev[:]) <= 0 {
+			t.Fatalf("id %s made after %s does not sort after it", id, prev)
+		}
+		prev = id
+	}
+	// Past 4,096 ids in a millisecond the sequence carries into the
+	// time, which may then run a little ahead of the clock.
+	sec, nsec := prev.Time().UnixTime()
+	if at := time.Unix(sec, nsec); at.Before(before.Truncate(time.Millisecond)) || at.After(time.Now().Add(time.Second)) {
+		t.Errorf("last id's time %s is not between %s and now", at, before)
 	}
 }
 

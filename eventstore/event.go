@@ -128,6 +128,18 @@ func (e *Event) VerifyHash() error {
 	return nil
 }
 
+// NewID returns a new event id for an event that has no idempotency key: a
+// time-ordered UUID (version 7: milliseconds since 1970, a sub-millisecond
+// sequence that keeps the ids of one process increasing, then 62 random
+// bits). Stores index events by id; ids that increase land at the end of
+// such an index instead of on pages all over it, which keeps the cost of
+// adding one independent of the ledger's size.
+func NewID() uuid.UUID {
+	// NewV7 fails only if crypto/rand does, and crypto/rand does not
+	// return errors (it stops the program when the system has no entropy).
+	return uuid.Must(uuid.NewV7())
+}
+
 // idNamespace is the UUID namespace of parledger's deterministic event ids.
 // It is fixed forever: changing it would change every derived id.
 var idNamespace = uuid.MustParse("6f1d3a52-7b0e-5c59-9a8e-2d4c0f3b8e11")

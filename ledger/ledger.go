@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/parledger/parledger/domain"
 	"github.com/parledger/parledger/eventstore"
 )
@@ -254,7 +252,7 @@ func eventData(req Request, stream string, ds []domain.Decision) ([]eventstore.E
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %w", d.Event.EventType(), err)
 		}
-		id := uuid.New()
+		id := eventstore.NewID()
 		var md map[string]string
 		if req.IdempotencyKey != "" {
 			id = eventstore.DeterministicID(fmt.Sprintf("%s|%s|%s|%d", req.Principal.ID, req.IdempotencyKey, stream, i))

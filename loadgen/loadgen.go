@@ -23,7 +23,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
 	"github.com/parledger/parledger/demo"
@@ -194,7 +193,7 @@ func Generate(cfg Config, shard Shard) iter.Seq2[Event, error] {
 				return false
 			}
 			return yield(Event{Stream: stream, Unit: unit, Data: eventstore.EventData{
-				ID: uuid.New(), Type: e.EventType(), SchemaVersion: domain.SchemaVersionOf(e.EventType()),
+				ID: eventstore.NewID(), Type: e.EventType(), SchemaVersion: domain.SchemaVersionOf(e.EventType()),
 				Actor:   eventstore.Actor{ID: actor.ID, Role: string(actor.Role), Scope: actor.Scope},
 				Reason:  reason,
 				Payload: payload,

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/parledger/parledger/eventstore"
@@ -25,7 +24,7 @@ var benchPayload = []byte(`{"campaign":"hanoi-2017","unit":"001","item":"3.2.4",
 
 func benchEvent() eventstore.EventData {
 	return eventstore.EventData{
-		ID: uuid.New(), Type: "SelfScoreRecorded", SchemaVersion: 1,
+		ID: eventstore.NewID(), Type: "SelfScoreRecorded", SchemaVersion: 1,
 		Actor:   eventstore.Actor{ID: "unit-001-officer", Role: "unit", Scope: "001"},
 		Reason:  "Tự chấm theo tài liệu kiểm chứng",
 		Payload: benchPayload,

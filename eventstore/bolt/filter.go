@@ -51,8 +51,9 @@ func newIDFilter(capacity int) *idFilter {
 	return &idFilter{words: make([]atomic.Uint64, nbits/64), mask: nbits - 1, capacity: capacity}
 }
 
-// idHashes derives the filter's two base hashes from an id. Ids are random
-// (version 4) or hashes (version 5) in practice, but a client may choose
+// idHashes derives the filter's two base hashes from an id. Ids are
+// time-ordered (version 7: the first six bytes are a time), random
+// (version 4) or hashes (version 5) in practice, and a client may choose
 // them, so their bits are mixed first.
 func idHashes(id *uuid.UUID) (h1, h2 uint64) {
 	a := binary.LittleEndian.Uint64(id[:8])

@@ -23,17 +23,26 @@ func TestIDFilter(t *testing.T) {
 			t.Fatalf("id %d added but not found: a false negative", i)
 		}
 	}
-	// Deterministic (version 5) ids of similar keys must spread as well.
-	falsePositives := 0
-	const tries = 100_000
-	for i := 0; i < tries; i++ {
-		id := eventstore.DeterministicID("key-" + strconv.Itoa(i))
-		if f.mayContain(&id) {
-			falsePositives++
+	// Deterministic (version 5) ids of similar keys and time-ordered
+	// (version 7) ids, which share their first bytes, must spread as well.
+	for _, c := range []struct {
+		name string
+		id   func(i int) uuid.UUID
+	}{
+		{"deterministic", func(i int) uuid.UUID { return eventstore.DeterministicID("key-" + strconv.Itoa(i)) }},
+		{"time-ordered", func(int) uuid.UUID { return eventstore.NewID() }},
+	} {
+		falsePositives := 0
+		const tries = 100_000
+		for i := 0; i < tries; i++ {
+			id := c.id(i)
+			if f.mayContain(&id) {
+				falsePositives++
+			}
 		}
-	}
-	if rate := float64(falsePositives) / tries; rate > 0.03 {
-		t.Errorf("false positive rate %.3f at capacity, want about 0.01", rate)
+		if rate := float64(falsePositives) / tries; rate > 0.03 {
+			t.Errorf("%s ids: false positive rate %.3f at capacity, want about 0.01", c.name, rate)
+		}
 	}
 	if f.full() {
 		t.Errorf("full at its capacity")
