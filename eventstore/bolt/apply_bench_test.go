@@ -3,6 +3,9 @@ package bolt
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,9 +72,24 @@ func BenchmarkApply(b *testing.B) {
 // idempotency key get (a hash of the key); ids=time-ordered gives them
 // version 7 ids, as eventstore.NewID makes. The id index is keyed by id:
 // random ids land on pages all over it, time-ordered ones at its end.
+//
+// The ledger sizes are 0 and 1,000,000 events, or those listed in the
+// environment variable APPLY_LEDGER_SIZES (comma-separated, e.g.
+// APPLY_LEDGER_SIZES=5000000 for the national campaign's size).
 func BenchmarkApplyLedgerSize(b *testing.B) {
 	const batch = 3 * 32768
-	for _, size := range []int{0, 1_000_000} {
+	sizes := []int{0, 1_000_000}
+	if env := os.Getenv("APPLY_LEDGER_SIZES"); env != "" {
+		sizes = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 0 {
+				b.Fatalf("APPLY_LEDGER_SIZES=%q: %q is not a number of events", env, f)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, size := range sizes {
 		for _, ids := range []struct {
 			name string
 			new  func() uuid.UUID
