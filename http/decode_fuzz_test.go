@@ -118,3 +118,36 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeJSONLongFieldName: an unknown field whose name is as long as
+// the client likes is named in the error by its first 200 bytes, cut at a
+// character boundary and marked with "…"; a short one whole, with its
+// place.
+func TestDecodeJSONLongFieldName(t *testing.T) {
+	long := "ghiChú" + strings.Repeat("ă", 3000)
+	for _, c := range []struct {
+		body, want string
+	}{
+		{`{"scores":[{"item":"1.1.2","points":"9","` + long + `":1}]}`, "scores[0]." + long},
+		{`{"scores":[{"item":"1.1.2","points":"9","ghiChu":1}]}`, "scores[0].ghiChu"},
+	} {
+		r := httptest.NewRequest("POST", "/api/v1/x", strings.NewReader(c.body))
+		r.Header.Set("Content-Type", "application/json")
+		err := decodeJSON(httptest.NewRecorder(), r, &ScoresRequest{})
+		var de *domain.Error
+		if !errors.As(err, &de) || len(de.Fields) != 1 {
+			t.Fatalf("decodeJSON = %v, want one field error", err)
+		}
+		got := de.Fields[0].Field
+		if len(c.want) <= maxFieldPath {
+			if got != c.want {
+				t.Errorf("field %q, want %q", got, c.want)
+			}
+			continue
+		}
+		prefix, cut := strings.CutSuffix(got, "…")
+		if !cut || len(prefix) > maxFieldPath || len(prefix) < maxFieldPath-utf8.UTFMax || !strings.HasPrefix(c.want, prefix) || !utf8.ValidString(got) {
+			t.Errorf("field of %d bytes %.40q, want the first %d bytes of %.40q marked with …", len(got), got, maxFieldPath, c.want)
+		}
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 	"github.com/shopspring/decimal"
@@ -321,7 +322,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err, body, reflect.TypeOf(v))
+		return clipFields(jsonError(err, body, reflect.TypeOf(v)))
 	}
 	if dec.More() {
 		return domain.Invalid("The body holds more than one JSON value.")
@@ -330,9 +331,33 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return domain.Invalid("The body has data after its JSON value.")
 	}
 	if path := hugeDecimal(reflect.ValueOf(v), ""); path != "" {
-		return domain.Invalid("A number is out of range.", domain.FieldError{Field: path, Detail: "write a plain decimal number such as 1.25: at most 60 digits and no large exponent"})
+		return clipFields(domain.Invalid("A number is out of range.", domain.FieldError{Field: path, Detail: "write a plain decimal number such as 1.25: at most 60 digits and no large exponent"}))
 	}
 	return nil
+}
+
+// maxFieldPath caps a field's path in an error about a request body: the
+// path holds the body's own keys, which a client can make as long as the
+// body.
+const maxFieldPath = 200
+
+// clipFields cuts the field paths of err, a *domain.Error, to at most
+// maxFieldPath bytes (at a character boundary), and marks each cut with
+// "…".
+func clipFields(err error) error {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		for i := range de.Fields {
+			if f := de.Fields[i].Field; len(f) > maxFieldPath {
+				cut := maxFieldPath
+				for cut > 0 && !utf8.RuneStart(f[cut]) {
+					cut--
+				}
+				de.Fields[i].Field = f[:cut] + "…"
+			}
+		}
+	}
+	return err
 }
 
 var decimalType = reflect.TypeFor[decimal.Decimal]()
