@@ -193,6 +193,9 @@ func TestBadInput(t *testing.T) {
 		{name: "ErrEvidenceTooLarge", as: f.Unit001, method: "POST", path: f.A001 + "/evidence", status: 413, code: "too_large", echo: []string{"64 KiB"}},
 		{name: "ErrEvidenceNoFile", as: f.Unit001, method: "POST", path: f.A001 + "/evidence", status: 400, code: "invalid", fields: []string{"file"}},
 		{name: "ErrEvidenceUnknownPart", as: f.Unit001, method: "POST", path: f.A001 + "/evidence", status: 400, code: "invalid", fields: []string{"ghiChu"}},
+		// A part's name comes back cut to its first 200 bytes.
+		{name: "ErrEvidenceLongPartName", as: f.Unit001, method: "POST", path: f.A001 + "/evidence", status: 400, code: "invalid",
+			fields: []string{"ghiChu" + strings.Repeat("x", 194) + "…"}},
 		{name: "ErrEvidenceRefType", as: f.Unit001, method: "POST", path: f.A001 + "/evidence",
 			body:   map[string]any{"item": "1.1.1", "sha256": 12345, "title": "Kế hoạch"},
 			status: 400, code: "invalid", fields: []string{"sha256"}},
@@ -298,6 +301,8 @@ func TestBadInput(t *testing.T) {
 			fields = [][2]string{{"item", "1.1.1"}, {"title", "Kế hoạch"}}
 		case "ErrEvidenceUnknownPart":
 			fields, file = [][2]string{{"item", "1.1.1"}, {"ghiChu", "Kế hoạch"}}, minimalPDF("Kế hoạch")
+		case "ErrEvidenceLongPartName":
+			fields, file = [][2]string{{"item", "1.1.1"}, {"ghiChu" + strings.Repeat("x", 5000), "Kế hoạch"}}, minimalPDF("Kế hoạch")
 		default:
 			continue
 		}

@@ -203,7 +203,7 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, boundary str
 			}
 			fields[name] = string(v)
 		default:
-			return nil, nil, domain.Invalid("The upload has a field this request does not take.", domain.FieldError{Field: name, Detail: "unknown field"})
+			return nil, nil, clipFields(domain.Invalid("The upload has a field this request does not take.", domain.FieldError{Field: name, Detail: "unknown field"}))
 		}
 	}
 	if out == nil {

@@ -337,8 +337,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 // maxFieldPath caps a field's path in an error about a request body: the
-// path holds the body's own keys, which a client can make as long as the
-// body.
+// path holds the body's own keys (or a form's part names), which a client
+// can make as long as the body.
 const maxFieldPath = 200
 
 // clipFields cuts the field paths of err, a *domain.Error, to at most
