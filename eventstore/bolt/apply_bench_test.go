@@ -6,10 +6,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/parledger/parledger/eventstore"
 )
@@ -78,6 +80,76 @@ func BenchmarkApply(b *testing.B) {
 // APPLY_LEDGER_SIZES=5000000 for the national campaign's size).
 func BenchmarkApplyLedgerSize(b *testing.B) {
 	const batch = 3 * 32768
+	forLedgerSizes(b, func(b *testing.B, size int, newID func() uuid.UUID) {
+		var applied time.Duration
+		for i := 0; i < b.N; i++ {
+			dir, revs := filledLedger(b, size, newID)
+			s, err := open(dir, Options{}, func(s *Store) { s.applyMin, s.applyMax, s.applyDelay = 1<<30, 32768, time.Hour })
+			if err != nil {
+				b.Fatal(err)
+			}
+			importEvents(b, s, revs, batch, newID)
+			if err := s.flush(); err != nil {
+				b.Fatal(err)
+			}
+			applied += s.Stats().ApplyTime
+			if err := s.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(batch*b.N)/applied.Seconds(), "events/s")
+		b.ReportMetric(0, "ns/op")
+	})
+}
+
+// BenchmarkAppendLedgerSize is the sustained version of
+// BenchmarkApplyLedgerSize: on a ledger filled as there, 64 writers append
+// 1,000,000 single events durably (each writer its own stream), long
+// enough for the events waiting for the applier to reach their limit
+// (200,000) when the applier is the slower, so that appends then go at
+// the applier's pace. Reports appends per second.
+func BenchmarkAppendLedgerSize(b *testing.B) {
+	const writers, total = 64, 1_000_000
+	forLedgerSizes(b, func(b *testing.B, size int, newID func() uuid.UUID) {
+		var elapsed time.Duration
+		for i := 0; i < b.N; i++ {
+			dir, _ := filledLedger(b, size, newID)
+			s, err := open(dir, Options{}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var next atomic.Int64
+			start := time.Now()
+			var g errgroup.Group
+			for w := 0; w < writers; w++ {
+				g.Go(func() error {
+					stream := fmt.Sprintf("writer-%d", w)
+					for next.Add(1) <= total {
+						e := benchEvent()
+						e.ID = newID()
+						if _, err := s.Append(context.Background(), stream, eventstore.Any, e); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			}
+			if err := g.Wait(); err != nil {
+				b.Fatal(err)
+			}
+			elapsed += time.Since(start)
+			if err := s.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(total*b.N)/elapsed.Seconds(), "events/s")
+		b.ReportMetric(0, "ns/op")
+	})
+}
+
+// forLedgerSizes runs bench for each ledger size (0 and 1,000,000, or the
+// sizes in APPLY_LEDGER_SIZES) with random and with time-ordered ids.
+func forLedgerSizes(b *testing.B, bench func(b *testing.B, size int, newID func() uuid.UUID)) {
 	sizes := []int{0, 1_000_000}
 	if env := os.Getenv("APPLY_LEDGER_SIZES"); env != "" {
 		sizes = nil
@@ -95,36 +167,30 @@ func BenchmarkApplyLedgerSize(b *testing.B) {
 			new  func() uuid.UUID
 		}{{"random", uuid.New}, {"time-ordered", eventstore.NewID}} {
 			b.Run(fmt.Sprintf("ledger=%d/ids=%s", size, ids.name), func(b *testing.B) {
-				var applied time.Duration
-				for i := 0; i < b.N; i++ {
-					dir := b.TempDir()
-					s, err := open(dir, Options{}, nil)
-					if err != nil {
-						b.Fatal(err)
-					}
-					revs := map[string]uint64{}
-					importEvents(b, s, revs, size, ids.new)
-					if err := s.Close(); err != nil {
-						b.Fatal(err)
-					}
-					s, err = open(dir, Options{}, func(s *Store) { s.applyMin, s.applyMax, s.applyDelay = 1<<30, 32768, time.Hour })
-					if err != nil {
-						b.Fatal(err)
-					}
-					importEvents(b, s, revs, batch, ids.new)
-					if err := s.flush(); err != nil {
-						b.Fatal(err)
-					}
-					applied += s.Stats().ApplyTime
-					if err := s.Close(); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(batch*b.N)/applied.Seconds(), "events/s")
-				b.ReportMetric(0, "ns/op")
+				bench(b, size, ids.new)
 			})
 		}
 	}
+}
+
+// filledLedger returns a new ledger directory holding size score events of
+// 64 streams, all in ledger.db, with ids from newID, and the streams' next
+// revisions.
+func filledLedger(b *testing.B, size int, newID func() uuid.UUID) (string, map[string]uint64) {
+	b.Helper()
+	b.StopTimer()
+	defer b.StartTimer()
+	dir := b.TempDir()
+	s, err := open(dir, Options{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	revs := map[string]uint64{}
+	importEvents(b, s, revs, size, newID)
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return dir, revs
 }
 
 // importEvents imports n score events of 64 streams into s, 1,000 at a
