@@ -58,8 +58,9 @@ type Config struct {
 // soon as that little garbage adds up to their size, and at national
 // scale the requests that meet a collection wait for it (measured in
 // docs/benchmarks.md: p99 of a rankings page 22-24 ms at 100, 19 ms at
-// 400, with heap in use 0.6 against 0.75-1.3 GiB). Set GOMEMLIMIT to cap the heap: the runtime then collects more
-// often as it nears the limit.
+// 400, with heap in use 0.6 against 0.75-1.3 GiB under reads, up to
+// 2.5 GiB after score writes). Set GOMEMLIMIT to cap the heap: the
+// runtime then collects more often as it nears the limit.
 const DefaultGCPercent = 400
 
 // DefaultConfig returns the defaults, overridden by the environment.
