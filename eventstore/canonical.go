@@ -61,7 +61,7 @@ func AppendCanonical(b []byte, stream string, d *EventData) []byte {
 	b = appendStr(b, d.Reason)
 	b = appendStr(b, d.CorrelationID)
 	b = appendStr(b, d.CausationID)
-	b = appendStr(b, string(d.Payload))
+	b = appendStr(b, d.Payload)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(d.Metadata)))
 	keys := make([]string, 0, len(d.Metadata))
 	for k := range d.Metadata {
@@ -75,7 +75,9 @@ func AppendCanonical(b []byte, stream string, d *EventData) []byte {
 	return b
 }
 
-func appendStr(b []byte, s string) []byte {
+// appendStr appends s with its length. It takes bytes as well, so that a
+// payload is not converted to a string (a copy) on its way.
+func appendStr[T string | []byte](b []byte, s T) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
 	return append(b, s...)
 }

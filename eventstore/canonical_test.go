@@ -66,6 +66,21 @@ func TestCanonicalGolden(t *testing.T) {
 	}
 }
 
+// TestAppendCanonicalNoAlloc checks that encoding an event without
+// metadata into a buffer of CanonicalSize allocates nothing: every append
+// encodes its events so, on the store's write path.
+func TestAppendCanonicalNoAlloc(t *testing.T) {
+	d := goldenEvent()
+	d.Metadata = nil
+	d.Payload = []byte(`{"note":"` + strings.Repeat("Đã ban hành kế hoạch. ", 20) + `"}`)
+	buf := make([]byte, 0, eventstore.CanonicalSize("assessment-2017-001", &d))
+	if n := testing.AllocsPerRun(100, func() {
+		buf = eventstore.AppendCanonical(buf[:0], "assessment-2017-001", &d)
+	}); n != 0 {
+		t.Errorf("AppendCanonical allocated %v times per event, want 0", n)
+	}
+}
+
 func TestDecodeCanonical(t *testing.T) {
 	d := goldenEvent()
 	b := eventstore.Canonical("assessment-2017-001", &d)
