@@ -104,13 +104,15 @@ type builder struct {
 // Append writes events to a stream; see eventstore.Store. It returns once
 // the events are in the write-ahead log and fdatasync has returned.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	r := &writeReq{stream: stream, expected: expected}
+	r := reqPool.Get().(*writeReq)
+	r.stream, r.expected = stream, expected
 	// The prepared events may share their payloads with the caller's
 	// until they are encoded, just below; then the result gets its own
 	// copy, so that neither the caller reusing its buffer nor a caller
 	// writing to its result can change the other or the record.
 	prepared, err := eventstore.PrepareAppendTo(r.one[:0], stream, events)
 	if err != nil {
+		recycle(r)
 		return eventstore.AppendResult{}, err
 	}
 	r.events = r.onePrepared[:0]
@@ -126,9 +128,24 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		r.size += len(rec)
 	}
 	if err := s.submit(ctx, r); err != nil {
+		// r may be in a group that is not answered yet: not recycled.
 		return eventstore.AppendResult{}, err
 	}
-	return r.result, r.err
+	res, err := r.result, r.err
+	recycle(r)
+	return res, err
+}
+
+// reqPool holds requests for reuse: an append's request is about 700
+// bytes, and most appends are of one event. A request goes back only once
+// its group has answered it (nothing refers to it then); it holds
+// nothing of the answer, which has its own memory.
+var reqPool = sync.Pool{New: func() any { return new(writeReq) }}
+
+// recycle clears r and puts it back in reqPool.
+func recycle(r *writeReq) {
+	*r = writeReq{}
+	reqPool.Put(r)
 }
 
 // Import writes already-recorded events; see eventstore.Store.
