@@ -45,7 +45,7 @@ const (
 	maxGroupBytes    = 8 << 20
 	// groupCatchUp is the longest a group smaller than the last waits
 	// for more requests before the syncer takes it.
-	groupCatchUp = 100 * time.Microsecond
+	groupCatchUp = 200 * time.Microsecond
 	// maxMemEvents and maxMemBytes bound the events waiting for the
 	// applier; appends wait when they are reached.
 	maxMemEvents = 200_000
