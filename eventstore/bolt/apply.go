@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
-	"runtime"
 	"slices"
 	"time"
 
@@ -173,7 +172,6 @@ func (s *Store) applyEntries(first eventstore.Position, batch []memEntry) error 
 			if err := log.Put(pos(i), e.rec); err != nil {
 				return err
 			}
-			yieldEvery(i)
 		}
 		key := make([]byte, 0, eventstore.MaxStreamNameLen+9)
 		for _, st := range streams {
@@ -182,14 +180,12 @@ func (s *Store) applyEntries(first eventstore.Position, batch []memEntry) error 
 				if err := rb.Put(key, pos(i)); err != nil {
 					return err
 				}
-				yieldEvery(i)
 			}
 		}
-		for j, x := range ids {
+		for _, x := range ids {
 			if err := ib.Put(x.id[:], pos(x.i)); err != nil {
 				return err
 			}
-			yieldEvery(j)
 		}
 		for _, st := range streams {
 			is := byStream[st]
@@ -209,25 +205,6 @@ func (s *Store) applyEntries(first eventstore.Position, batch []memEntry) error 
 		return fmt.Errorf("commit to %s: %w", s.path, err)
 	}
 	return nil
-}
-
-// applyYield is how many index or log entries the applier writes between
-// two yields of its processor.
-const applyYield = 64
-
-// yieldEvery lets other goroutines run after every applyYield-th entry.
-// A commit of 32,768 events keeps the applier busy for tens of
-// milliseconds, and Go preempts a running goroutine only after 10 ms:
-// meanwhile appenders woken by a group commit would all queue on the
-// remaining processors (on a 2-core machine, one), and the write-ahead
-// log would wait for them. Yielding lets the applier's processor take
-// its share of them; with nothing else to run it resumes at once.
-// Measured on the 2-core development machine: 64 writers append about
-// 10% faster (docs/benchmarks.md).
-func yieldEvery(i int) {
-	if i%applyYield == applyYield-1 {
-		runtime.Gosched()
-	}
 }
 
 // idKey is an event id and the index of its event in a batch.
