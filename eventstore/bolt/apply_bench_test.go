@@ -6,12 +6,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/parledger/parledger/eventstore"
 )
@@ -98,23 +96,13 @@ func BenchmarkAppendLedgerSize(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var next atomic.Int64
 			start := time.Now()
-			var g errgroup.Group
-			for w := 0; w < writers; w++ {
-				g.Go(func() error {
-					stream := fmt.Sprintf("writer-%d", w)
-					for next.Add(1) <= total {
-						e := benchEvent()
-						e.ID = newID()
-						if _, err := s.Append(context.Background(), stream, eventstore.Any, e); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-			}
-			if err := g.Wait(); err != nil {
+			err = appendConcurrently(s, writers, total, "writer-", func() eventstore.EventData {
+				e := benchEvent()
+				e.ID = newID()
+				return e
+			})
+			if err != nil {
 				b.Fatal(err)
 			}
 			elapsed += time.Since(start)

@@ -120,22 +120,9 @@ func BenchmarkAppend(b *testing.B) {
 			}
 			defer s.Close()
 			before := fsyncRate(b, dir, 500*time.Millisecond)
-			var next atomic.Int64
 			cpu0 := cpuTime(b)
 			b.ResetTimer()
-			var g errgroup.Group
-			for w := 0; w < writers; w++ {
-				g.Go(func() error {
-					stream := fmt.Sprintf("assessment-%d", w)
-					for next.Add(1) <= int64(b.N) {
-						if _, err := s.Append(context.Background(), stream, eventstore.Any, benchEvent()); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-			}
-			if err := g.Wait(); err != nil {
+			if err := appendConcurrently(s, writers, b.N, "assessment-", benchEvent); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
@@ -158,6 +145,27 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu_us/event")
 		})
 	}
+}
+
+// appendConcurrently appends n single events made by newEvent to s from
+// the given number of goroutines, each on its own stream (prefix and the
+// goroutine's number), each waiting for its append before the next. It
+// returns the first error.
+func appendConcurrently(s *Store, writers, n int, prefix string, newEvent func() eventstore.EventData) error {
+	var next atomic.Int64
+	var g errgroup.Group
+	for w := 0; w < writers; w++ {
+		g.Go(func() error {
+			stream := fmt.Sprintf("%s%d", prefix, w)
+			for next.Add(1) <= int64(n) {
+				if _, err := s.Append(context.Background(), stream, eventstore.Any, newEvent()); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // BenchmarkGroupCommitFloor is the reference for BenchmarkAppend: the

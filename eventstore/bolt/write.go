@@ -137,8 +137,8 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	return res, err
 }
 
-// reqPool holds requests for reuse: an append's request is about 700
-// bytes, and most appends are of one event. A request goes back only once
+// reqPool holds requests for reuse: an append's request is 584 bytes (a
+// 640-byte allocation), and most appends are of one event. A request goes back only once
 // its group has answered it (nothing refers to it then); it holds
 // nothing of the answer, which has its own memory.
 var reqPool = sync.Pool{New: func() any { return new(writeReq) }}
