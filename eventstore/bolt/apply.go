@@ -127,8 +127,8 @@ func (s *Store) applyLoop() {
 	}
 }
 
-// applyEntries commits events first, first+1, ... with their indexes in
-// one ledger.db transaction. Index keys are inserted in key order, which
+// applyEntries commits events first, first+1, ... in blocks (block.go),
+// with their indexes, in one ledger.db transaction. Index keys are inserted in key order, which
 // keeps bbolt's page splits and writes local.
 func (s *Store) applyEntries(first eventstore.Position, batch []memEntry) error {
 	// Every value is a position; they live in one slab that outlives the
@@ -168,10 +168,8 @@ func (s *Store) applyEntries(first eventstore.Position, batch []memEntry) error 
 		}
 		// Positions only grow at the end of the log: keep its pages full.
 		log.FillPercent = 1
-		for i, e := range batch {
-			if err := log.Put(pos(i), e.rec); err != nil {
-				return err
-			}
+		if err := putBlocks(log, first, len(batch), func(i int) []byte { return batch[i].rec }); err != nil {
+			return err
 		}
 		key := make([]byte, 0, eventstore.MaxStreamNameLen+9)
 		for _, st := range streams {

@@ -23,12 +23,12 @@ const FileName = "ledger.db"
 
 // formatID identifies the layout of buckets and records. A file with
 // another value is refused rather than misread.
-const formatID = "parledger-bolt-1"
+const formatID = "parledger-bolt-2"
 
 // Bucket names.
 var (
 	bucketMeta    = []byte("meta")    // "format", "head", "time"
-	bucketLog     = []byte("log")     // position (8 bytes) -> record
+	bucketLog     = []byte("blocks")  // position of a block's first event (8 bytes) -> block (block.go)
 	bucketStreams = []byte("streams") // stream name -> last revision (8 bytes)
 	bucketRevs    = []byte("revs")    // stream name, 0x00, revision (8 bytes) -> position
 	bucketIDs     = []byte("ids")     // event id (16 bytes) -> position
@@ -128,8 +128,12 @@ type Store struct {
 	maxMemEvents, maxMemBytes      int
 	segmentMinSize, segmentMaxSize int64
 	// applyFault, set only by tests, makes the applier's commits fail
-	// while it returns an error.
-	applyFault func() error
+	// while it returns an error; migrateFault fails a conversion from
+	// formatV1 before a transaction.
+	applyFault   func() error
+	migrateFault func() error
+	// migrateBatch is the constant of the same name; tests make it small.
+	migrateBatch int
 
 	// staged, set only by tests, is called after a request has been
 	// checked and added to a group.
@@ -218,6 +222,7 @@ func open(dir string, opts Options, tune func(*Store)) (*Store, error) {
 		maxMemBytes:    maxMemBytes,
 		segmentMinSize: segmentMinSize,
 		segmentMaxSize: segmentMaxSize,
+		migrateBatch:   migrateBatch,
 	}
 	s.space = sync.NewCond(&s.mu)
 	if s.clock == nil {
@@ -337,6 +342,9 @@ func (s *Store) init() error {
 			return err
 		}
 	}
+	if err := s.migrate(); err != nil {
+		return err
+	}
 	return s.view(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if got := meta.Get(keyFormat); string(got) != formatID {
@@ -348,16 +356,20 @@ func (s *Store) init() error {
 			}
 		}
 		head := u64(meta.Get(keyHead))
-		k, v := tx.Bucket(bucketLog).Cursor().Last()
 		var last uint64
-		if k != nil {
-			last = u64(k)
+		var lastBlock block
+		if k, v := tx.Bucket(bucketLog).Cursor().Last(); k != nil {
+			bc := blockCursor{}
+			if err := bc.load(k, v); err != nil {
+				return err
+			}
+			lastBlock, last = bc.b, uint64(bc.b.last())
 		}
 		if last != head {
 			return fmt.Errorf("%w: %s records head position %d but its last event is at %d", eventstore.ErrCorrupt, s.path, head, last)
 		}
-		if k != nil {
-			e, err := decodeRecord(eventstore.Position(last), v)
+		if last > 0 {
+			e, err := decodeRecord(eventstore.Position(last), lastBlock.record(eventstore.Position(last)))
 			if err != nil {
 				return err
 			}

@@ -91,17 +91,37 @@ func (s *Store) readLog(dst []eventstore.Event, from eventstore.Position, backwa
 	// ledger.db holds every position up to applied, and only grows.
 	var chunk []byte
 	err := s.view(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketLog).Cursor()
-		k, v := c.Seek(be64(uint64(from)))
-		if backwards && (k == nil || u64(k) != uint64(from)) {
-			k, v = c.Prev()
+		// ledger.db holds from (at most its head): a position it lacks is
+		// damage, not the end of the log.
+		bc := newBlockCursor(tx)
+		b, ok, err := bc.find(from)
+		if err != nil {
+			return err
 		}
-		for got := uint64(0); k != nil && got < n; k, v = step(c, backwards) {
+		if !ok {
+			return fmt.Errorf("%w: position %d is missing from %s", eventstore.ErrCorrupt, from, s.path)
+		}
+		pos := from
+		for got := uint64(0); got < n; got++ {
+			if !b.holds(pos) {
+				if b, ok, err = bc.step(backwards); err != nil || !ok {
+					return err
+				}
+				if backwards && b.last() != pos || !backwards && b.first != pos {
+					return fmt.Errorf("%w: position %d is missing from %s (the next block holds %d to %d)", eventstore.ErrCorrupt, pos, s.path, b.first, b.last())
+				}
+			}
 			dst = append(dst, eventstore.Event{})
-			if err := decodeRecordInto(&dst[len(dst)-1], eventstore.Position(u64(k)), v, &chunk); err != nil {
+			if err := decodeRecordInto(&dst[len(dst)-1], pos, b.record(pos), &chunk); err != nil {
 				return err
 			}
-			got++
+			if backwards {
+				if pos--; pos == 0 {
+					break
+				}
+			} else {
+				pos++
+			}
 		}
 		return nil
 	})
@@ -250,7 +270,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 func readStreamBatch(tx *bbolt.Tx, stream string, from, until uint64, backwards bool, n uint64) ([]eventstore.Event, error) {
 	prefix := append([]byte(stream), 0)
 	c := tx.Bucket(bucketRevs).Cursor()
-	log := tx.Bucket(bucketLog)
+	log := newBlockCursor(tx)
 	k, v := c.Seek(revKey(stream, from))
 	if backwards && (k == nil || !bytes.Equal(k, revKey(stream, from))) {
 		k, v = c.Prev()
@@ -262,11 +282,14 @@ func readStreamBatch(tx *bbolt.Tx, stream string, from, until uint64, backwards 
 			break
 		}
 		pos := eventstore.Position(u64(v))
-		rec := log.Get(v)
-		if rec == nil {
+		b, ok, err := log.find(pos)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			return nil, fmt.Errorf("%w: stream %q revision %d points at position %d, which is missing", eventstore.ErrCorrupt, stream, rev, pos)
 		}
-		e, err := decodeRecord(pos, rec)
+		e, err := decodeRecord(pos, b.record(pos))
 		if err != nil {
 			return nil, err
 		}

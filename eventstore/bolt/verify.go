@@ -40,18 +40,29 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 			return rep, err
 		}
 		err := s.view(func(tx *bbolt.Tx) error {
-			log, revs, ids := tx.Bucket(bucketLog), tx.Bucket(bucketRevs), tx.Bucket(bucketIDs)
-			c := log.Cursor()
-			n := 0
-			for k, v := c.Seek(be64(pos)); n < readBatch && pos <= head; k, v = c.Next() {
-				if k == nil || u64(k) != pos {
-					found := "the end of the log"
-					if k != nil {
-						found = fmt.Sprintf("position %d", u64(k))
+			revs, ids := tx.Bucket(bucketRevs), tx.Bucket(bucketIDs)
+			bc := newBlockCursor(tx)
+			b, ok, err := bc.find(eventstore.Position(pos))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("%w: position %d is missing", eventstore.ErrCorrupt, pos)
+			}
+			for n := 0; n < readBatch && pos <= head; n++ {
+				if !b.holds(eventstore.Position(pos)) {
+					if b, ok, err = bc.step(false); err != nil {
+						return err
 					}
-					return fmt.Errorf("%w: position %d is missing (found %s next)", eventstore.ErrCorrupt, pos, found)
+					if !ok || uint64(b.first) != pos {
+						found := "the end of the log"
+						if ok {
+							found = fmt.Sprintf("position %d", b.first)
+						}
+						return fmt.Errorf("%w: position %d is missing (found %s next)", eventstore.ErrCorrupt, pos, found)
+					}
 				}
-				e, err := decodeRecord(eventstore.Position(pos), v)
+				e, err := decodeRecord(eventstore.Position(pos), b.record(eventstore.Position(pos)))
 				if err != nil {
 					return err
 				}
@@ -70,7 +81,6 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 				}
 				rep.Events++
 				pos++
-				n++
 			}
 			return nil
 		})

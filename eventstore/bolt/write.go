@@ -238,13 +238,21 @@ func (s *Store) lookupRecorded(r *writeReq) error {
 // findInDB returns the events of ids that ledger.db holds.
 func (s *Store) findInDB(ids []uuid.UUID) (found []eventstore.Event, err error) {
 	err = s.view(func(tx *bbolt.Tx) error {
-		idx := tx.Bucket(bucketIDs)
+		idx, log := tx.Bucket(bucketIDs), newBlockCursor(tx)
 		for _, id := range ids {
 			pk := idx.Get(id[:])
 			if pk == nil {
 				continue
 			}
-			e, err := decodeRecord(eventstore.Position(u64(pk)), tx.Bucket(bucketLog).Get(pk))
+			pos := eventstore.Position(u64(pk))
+			b, ok, err := log.find(pos)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("%w: the id index maps event %s to position %d, which is missing", eventstore.ErrCorrupt, id, pos)
+			}
+			e, err := decodeRecord(pos, b.record(pos))
 			if err != nil {
 				return err
 			}
