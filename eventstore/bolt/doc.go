@@ -17,8 +17,10 @@ acknowledged.
 # ledger.db
 
 An applier goroutine commits acknowledged events to ledger.db in large
-transactions, with a stream index and an id index, then releases the log
-segments it no longer needs. Until then reads are served from memory, so a
+transactions, in blocks of consecutive events (block.go), with a stream
+index and an id index, then releases the log segments it no longer needs.
+Open converts a ledger.db of the first format, one event per key
+(migrate.go). Until then reads are served from memory, so a
 read sees every acknowledged event at once. Open replays whatever the log
 holds beyond ledger.db.
 
