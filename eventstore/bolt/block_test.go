@@ -233,6 +233,14 @@ func TestMigrateV1(t *testing.T) {
 		dir, want := v1(t)
 		converted(t, mustOpenTuned(t, dir, func(s *Store) { s.migrateBatch = 64 }), want)
 	})
+	t.Run("OKEmpty", func(t *testing.T) {
+		s := mustOpenTuned(t, t.TempDir(), nil)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		downgrade(t, s.dir)
+		converted(t, mustOpenTuned(t, s.dir, nil), nil)
+	})
 	t.Run("OKResumed", func(t *testing.T) {
 		dir, want := v1(t)
 		calls := 0
