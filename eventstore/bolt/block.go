@@ -84,9 +84,6 @@ func (b *block) record(pos eventstore.Position) []byte {
 	return b.recs[start:end:end]
 }
 
-// blockSize is the size of a block of records of the given total size.
-func blockSize(n, recordBytes int) int { return 4 + 4*n + recordBytes }
-
 // appendBlock appends to dst the block of the n records rec(0), ...,
 // rec(n-1), whose sizes add up to size.
 func appendBlock(dst []byte, n, size int, rec func(i int) []byte) []byte {
@@ -119,21 +116,21 @@ func nextBlock(i, n int, rec func(i int) []byte) (count, size int) {
 // putBlocks cuts the records of positions first, first+1, ... (rec(0),
 // ..., rec(n-1)) into blocks and puts them in the log bucket. The blocks
 // live in one slab that outlives the transaction, as bbolt requires of
-// values.
+// values (it copies keys); a block's 4+4k bytes of framing never exceed
+// the 8 bytes per record the slab allows, so it is never reallocated.
 func putBlocks(log *bbolt.Bucket, first eventstore.Position, n int, rec func(i int) []byte) error {
 	total := 0
 	for i := 0; i < n; i++ {
 		total += 8 + len(rec(i))
 	}
 	slab := make([]byte, 0, total)
-	keys := make([]byte, 0, 8*(n/blockEvents+n/16+2))
+	var key [8]byte
 	for i := 0; i < n; {
 		count, size := nextBlock(i, n, rec)
 		start := len(slab)
 		slab = appendBlock(slab, count, size, func(j int) []byte { return rec(i + j) })
-		k := len(keys)
-		keys = binary.BigEndian.AppendUint64(keys, uint64(first)+uint64(i))
-		if err := log.Put(keys[k:k+8:k+8], slab[start:len(slab):len(slab)]); err != nil {
+		binary.BigEndian.PutUint64(key[:], uint64(first)+uint64(i))
+		if err := log.Put(key[:], slab[start:len(slab):len(slab)]); err != nil {
 			return err
 		}
 		i += count
@@ -168,6 +165,29 @@ func (bc *blockCursor) find(pos eventstore.Position) (b *block, ok bool, err err
 		return nil, false, err
 	}
 	return &bc.b, bc.b.holds(pos), nil
+}
+
+// record returns the record at pos, or ok false if no block holds it.
+func (bc *blockCursor) record(pos eventstore.Position) (rec []byte, ok bool, err error) {
+	b, ok, err := bc.find(pos)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	return b.record(pos), true, nil
+}
+
+// lastBlock returns the last block of the log bucket log, or ok false if
+// it is empty.
+func lastBlock(log *bbolt.Bucket) (b block, ok bool, err error) {
+	k, v := log.Cursor().Last()
+	if k == nil {
+		return block{}, false, nil
+	}
+	var bc blockCursor
+	if err := bc.load(k, v); err != nil {
+		return block{}, false, err
+	}
+	return bc.b, true, nil
 }
 
 // step moves to the next block (or the previous one, backwards), and

@@ -5,13 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"go.etcd.io/bbolt"
 
 	"github.com/parledger/parledger/eventstore"
+	"github.com/parledger/parledger/eventstore/storetest"
 )
 
 // blockLedger appends n events of varied sizes to 5 streams (one of every
@@ -63,21 +66,10 @@ func TestBlocks(t *testing.T) {
 			}
 		}
 	}
-	collect := func(seq func(yield func(eventstore.Event, error) bool)) []eventstore.Event {
-		var out []eventstore.Event
-		for e, err := range seq {
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, e)
-		}
-		return out
-	}
+	collect := func(seq iter.Seq2[eventstore.Event, error]) []eventstore.Event { return storetest.Collect(t, seq) }
 	reversed := func(es []eventstore.Event) []eventstore.Event {
-		out := make([]eventstore.Event, len(es))
-		for i, e := range es {
-			out[len(es)-1-i] = e
-		}
+		out := slices.Clone(es)
+		slices.Reverse(out)
 		return out
 	}
 	for _, from := range []int{1, 2, 255, 256, 257, 700, 1499, 1500} {

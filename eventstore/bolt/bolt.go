@@ -326,12 +326,14 @@ func (s *Store) init() error {
 	if err != nil {
 		return fmt.Errorf("open ledger: %w", err)
 	}
-	var fresh bool
+	var fresh, v1 bool
 	err = s.view(func(tx *bbolt.Tx) error {
 		if size := tx.Size(); info.Size() < size {
 			return fmt.Errorf("%w: %s is %d bytes but its header claims %d: the file was truncated", eventstore.ErrCorrupt, s.path, info.Size(), size)
 		}
-		fresh = tx.Bucket(bucketMeta) == nil
+		meta := tx.Bucket(bucketMeta)
+		fresh = meta == nil
+		v1 = meta != nil && string(meta.Get(keyFormat)) == formatV1 && tx.Bucket(bucketV1Log) != nil
 		return nil
 	})
 	if err != nil {
@@ -342,8 +344,10 @@ func (s *Store) init() error {
 			return err
 		}
 	}
-	if err := s.migrate(); err != nil {
-		return err
+	if v1 {
+		if err := s.migrate(); err != nil {
+			return err
+		}
 	}
 	return s.view(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -356,20 +360,19 @@ func (s *Store) init() error {
 			}
 		}
 		head := u64(meta.Get(keyHead))
+		b, ok, err := lastBlock(tx.Bucket(bucketLog))
+		if err != nil {
+			return err
+		}
 		var last uint64
-		var lastBlock block
-		if k, v := tx.Bucket(bucketLog).Cursor().Last(); k != nil {
-			bc := blockCursor{}
-			if err := bc.load(k, v); err != nil {
-				return err
-			}
-			lastBlock, last = bc.b, uint64(bc.b.last())
+		if ok {
+			last = uint64(b.last())
 		}
 		if last != head {
 			return fmt.Errorf("%w: %s records head position %d but its last event is at %d", eventstore.ErrCorrupt, s.path, head, last)
 		}
-		if last > 0 {
-			e, err := decodeRecord(eventstore.Position(last), lastBlock.record(eventstore.Position(last)))
+		if ok {
+			e, err := decodeRecord(b.last(), b.record(b.last()))
 			if err != nil {
 				return err
 			}

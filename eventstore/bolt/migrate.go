@@ -18,21 +18,12 @@ var bucketV1Log = []byte("log")
 // migrateBatch is how many events one transaction of the conversion moves.
 const migrateBatch = 32_768
 
-// migrate converts a ledger.db of format formatV1 to the current format,
-// in transactions of migrateBatch events. The blocks bucket holds what is
-// done, so a conversion cut short (a crash, a full disk) goes on where it
-// stopped at the next Open; the format changes, and the old bucket goes,
-// in the last transaction. A file in any other format is left alone.
+// migrate converts a ledger.db of format formatV1 (init has checked that
+// it is one) to the current format, in transactions of migrateBatch
+// events. The blocks bucket holds what is done, so a conversion cut short
+// (a crash, a full disk) goes on where it stopped at the next Open; the
+// format changes, and the old bucket goes, in the last transaction.
 func (s *Store) migrate() error {
-	var v1 bool
-	err := s.view(func(tx *bbolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		v1 = meta != nil && string(meta.Get(keyFormat)) == formatV1 && tx.Bucket(bucketV1Log) != nil
-		return nil
-	})
-	if err != nil || !v1 {
-		return err
-	}
 	for done := false; !done; {
 		if s.migrateFault != nil {
 			if err := s.migrateFault(); err != nil {
@@ -46,12 +37,10 @@ func (s *Store) migrate() error {
 				return err
 			}
 			next := eventstore.Position(1)
-			if k, v := blocks.Cursor().Last(); k != nil {
-				var bc blockCursor
-				if err := bc.load(k, v); err != nil {
-					return err
-				}
-				next = bc.b.last() + 1
+			if b, ok, err := lastBlock(blocks); err != nil {
+				return err
+			} else if ok {
+				next = b.last() + 1
 			}
 			// The records stay in the memory map until the transaction
 			// ends; putBlocks copies them.

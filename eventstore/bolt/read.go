@@ -282,14 +282,14 @@ func readStreamBatch(tx *bbolt.Tx, stream string, from, until uint64, backwards 
 			break
 		}
 		pos := eventstore.Position(u64(v))
-		b, ok, err := log.find(pos)
+		rec, ok, err := log.record(pos)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			return nil, fmt.Errorf("%w: stream %q revision %d points at position %d, which is missing", eventstore.ErrCorrupt, stream, rev, pos)
 		}
-		e, err := decodeRecord(pos, b.record(pos))
+		e, err := decodeRecord(pos, rec)
 		if err != nil {
 			return nil, err
 		}

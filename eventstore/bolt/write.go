@@ -245,14 +245,14 @@ func (s *Store) findInDB(ids []uuid.UUID) (found []eventstore.Event, err error) 
 				continue
 			}
 			pos := eventstore.Position(u64(pk))
-			b, ok, err := log.find(pos)
+			rec, ok, err := log.record(pos)
 			if err != nil {
 				return err
 			}
 			if !ok {
 				return fmt.Errorf("%w: the id index maps event %s to position %d, which is missing", eventstore.ErrCorrupt, id, pos)
 			}
-			e, err := decodeRecord(pos, b.record(pos))
+			e, err := decodeRecord(pos, rec)
 			if err != nil {
 				return err
 			}
