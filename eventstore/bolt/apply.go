@@ -44,7 +44,7 @@ func (s *Store) applyLoop() {
 	s.buildFilter(0)
 	for {
 		s.mu.Lock()
-		waiting := len(s.mem.entries)
+		waiting := s.mem.len()
 		ready := s.flushWanted || waiting >= s.applyMin || s.mem.bytes >= s.maxMemBytes/4
 		s.mu.Unlock()
 		closing := isClosed(s.idle)
@@ -73,8 +73,8 @@ func (s *Store) applyLoop() {
 			continue
 		}
 		s.mu.Lock()
-		n := min(len(s.mem.entries), s.applyMax)
-		batch := s.mem.entries[:n:n]
+		n := min(s.mem.len(), s.applyMax)
+		batch := s.mem.front(n)
 		first := s.mem.first
 		s.mu.Unlock()
 		start := time.Now()
@@ -101,8 +101,8 @@ func (s *Store) applyLoop() {
 		backoff = 10 * time.Millisecond
 		// Fill the id filter before moving the head (see idFilter).
 		if f := s.ids.Load(); f != nil {
-			for i := range batch {
-				f.add(&batch[i].id)
+			for i := range n {
+				f.add(&batch.at(i).id)
 			}
 			if f.full() {
 				s.buildFilter(4 * f.count)
@@ -130,14 +130,16 @@ func (s *Store) applyLoop() {
 // applyEntries commits events first, first+1, ... in blocks (block.go),
 // with their indexes, in one ledger.db transaction. Index keys are inserted in key order, which
 // keeps bbolt's page splits and writes local.
-func (s *Store) applyEntries(first eventstore.Position, batch []memEntry) error {
+func (s *Store) applyEntries(first eventstore.Position, batch memView) error {
 	// Every value is a position; they live in one slab that outlives the
 	// transaction, as bbolt requires of values.
-	positions := make([]byte, 8*len(batch))
-	ids := make([]idKey, len(batch))
+	n := batch.len()
+	positions := make([]byte, 8*n)
+	ids := make([]idKey, n)
 	byStream := make(map[string][]int) // indexes into batch, in log (and so revision) order
 	var newest int64
-	for i, e := range batch {
+	for i := range n {
+		e := batch.at(i)
 		binary.BigEndian.PutUint64(positions[8*i:], uint64(first)+uint64(i))
 		ids[i] = idKey{id: e.id, i: i}
 		byStream[e.stream] = append(byStream[e.stream], i)
@@ -168,13 +170,13 @@ func (s *Store) applyEntries(first eventstore.Position, batch []memEntry) error 
 		}
 		// Positions only grow at the end of the log: keep its pages full.
 		log.FillPercent = 1
-		if err := putBlocks(log, first, len(batch), func(i int) []byte { return batch[i].rec }); err != nil {
+		if err := putBlocks(log, first, n, func(i int) []byte { return batch.at(i).rec }); err != nil {
 			return err
 		}
 		key := make([]byte, 0, eventstore.MaxStreamNameLen+9)
 		for _, st := range streams {
 			for _, i := range byStream[st] {
-				key = binary.BigEndian.AppendUint64(append(append(key[:0], st...), 0), batch[i].rev)
+				key = binary.BigEndian.AppendUint64(append(append(key[:0], st...), 0), batch.at(i).rev)
 				if err := rb.Put(key, pos(i)); err != nil {
 					return err
 				}
@@ -187,11 +189,11 @@ func (s *Store) applyEntries(first eventstore.Position, batch []memEntry) error 
 		}
 		for _, st := range streams {
 			is := byStream[st]
-			if err := sb.Put([]byte(st), be64(batch[is[len(is)-1]].rev)); err != nil {
+			if err := sb.Put([]byte(st), be64(batch.at(is[len(is)-1]).rev)); err != nil {
 				return err
 			}
 		}
-		if err := meta.Put(keyHead, be64(uint64(first)+uint64(len(batch))-1)); err != nil {
+		if err := meta.Put(keyHead, be64(uint64(first)+uint64(n)-1)); err != nil {
 			return err
 		}
 		if t := int64(u64(meta.Get(keyTime))); newest > t {

@@ -164,7 +164,7 @@ type Stats struct {
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
 	s.mu.Lock()
-	pending := len(s.mem.entries)
+	pending := s.mem.len()
 	s.mu.Unlock()
 	return Stats{
 		Groups: s.groups.Load(), Events: s.grouped.Load(), Applies: s.applies.Load(), Pending: pending,
@@ -543,5 +543,5 @@ func revKey(stream string, rev uint64) []byte {
 // memAtLimit reports whether the events waiting for the applier are at
 // their limit; mu is held.
 func (s *Store) memAtLimit() bool {
-	return len(s.mem.entries) >= s.maxMemEvents || s.mem.bytes >= s.maxMemBytes
+	return s.mem.len() >= s.maxMemEvents || s.mem.bytes >= s.maxMemBytes
 }

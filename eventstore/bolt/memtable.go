@@ -15,12 +15,29 @@ type memEntry struct {
 	rec    []byte
 }
 
+// memChunkSize is the number of entries in one chunk of a memtable: 4,096
+// entries of 56 bytes.
+const memChunkSize = 4096
+
+// memChunk is a fixed run of memtable entries.
+type memChunk [memChunkSize]memEntry
+
 // memtable holds the events between ledger.db's last committed position
 // and the head, so that reads and append checks see every acknowledged
 // event at once while the applier catches up. The Store's mu guards it.
+//
+// Its entries live in fixed chunks rather than one slice: the syncer adds
+// every group to it while holding the Store's mu, and a slice that grows
+// to hundreds of thousands of entries (and loses its front capacity each
+// time the applier takes a batch) would be copied again and again there.
+// An entry never moves once added, so a view of the front (see front)
+// stays valid without the lock until dropFront.
 type memtable struct {
-	first   eventstore.Position // position of entries[0]
-	entries []memEntry
+	first   eventstore.Position // position of the oldest entry
+	chunks  []*memChunk         // the oldest entry is chunks[0][off]
+	off     int
+	n       int // entries
+	spare   *memChunk
 	streams map[string][]eventstore.Position // positions of each stream's entries, ascending
 	ids     map[uuid.UUID]eventstore.Position
 	bytes   int
@@ -30,9 +47,23 @@ func newMemtable(first eventstore.Position) *memtable {
 	return &memtable{first: first, streams: make(map[string][]eventstore.Position), ids: make(map[uuid.UUID]eventstore.Position)}
 }
 
+// len returns the number of entries.
+func (m *memtable) len() int { return m.n }
+
+// add appends e at the next position.
 func (m *memtable) add(e memEntry) {
-	pos := m.first + eventstore.Position(len(m.entries))
-	m.entries = append(m.entries, e)
+	pos := m.first + eventstore.Position(m.n)
+	i := m.off + m.n
+	if i == len(m.chunks)*memChunkSize {
+		c := m.spare
+		if c == nil {
+			c = new(memChunk)
+		}
+		m.spare = nil
+		m.chunks = append(m.chunks, c)
+	}
+	m.chunks[i/memChunkSize][i%memChunkSize] = e
+	m.n++
 	m.streams[e.stream] = append(m.streams[e.stream], pos)
 	m.ids[e.id] = pos
 	m.bytes += len(e.rec)
@@ -40,15 +71,29 @@ func (m *memtable) add(e memEntry) {
 
 // get returns the entry at pos, if the memtable holds it.
 func (m *memtable) get(pos eventstore.Position) (memEntry, bool) {
-	if pos < m.first || pos >= m.first+eventstore.Position(len(m.entries)) {
+	if pos < m.first || pos >= m.first+eventstore.Position(m.n) {
 		return memEntry{}, false
 	}
-	return m.entries[pos-m.first], true
+	return *m.at(int(pos - m.first)), true
 }
 
-// dropFront forgets the first n entries, which ledger.db now holds.
+// at returns the i-th entry from the oldest.
+func (m *memtable) at(i int) *memEntry {
+	i += m.off
+	return &m.chunks[i/memChunkSize][i%memChunkSize]
+}
+
+// front returns a view of the oldest n entries that stays valid, without
+// the lock, until they are dropped.
+func (m *memtable) front(n int) memView {
+	last := (m.off + n + memChunkSize - 1) / memChunkSize
+	return memView{chunks: append([]*memChunk(nil), m.chunks[:last]...), off: m.off, n: n}
+}
+
+// dropFront forgets the oldest n entries, which ledger.db now holds.
 func (m *memtable) dropFront(n int) {
-	for _, e := range m.entries[:n] {
+	for i := range n {
+		e := m.at(i)
 		m.bytes -= len(e.rec)
 		delete(m.ids, e.id)
 		if ps := m.streams[e.stream]; len(ps) <= 1 {
@@ -56,8 +101,36 @@ func (m *memtable) dropFront(n int) {
 		} else {
 			m.streams[e.stream] = ps[1:]
 		}
+		*e = memEntry{} // let the record be collected
 	}
-	clear(m.entries[:n]) // let the records be collected
-	m.entries = m.entries[n:]
+	m.off += n
+	m.n -= n
 	m.first += eventstore.Position(n)
+	for m.off >= memChunkSize || m.n == 0 && len(m.chunks) > 0 {
+		// A chunk wholly dropped (or, once empty, the partly used last
+		// one, all of whose used entries are cleared): keep one for the
+		// next add.
+		m.spare = m.chunks[0]
+		m.chunks[0] = nil
+		m.chunks = m.chunks[1:]
+		m.off = max(m.off-memChunkSize, 0)
+	}
+	if m.n == 0 {
+		m.off = 0
+	}
+}
+
+// memView is a run of memtable entries taken by front.
+type memView struct {
+	chunks []*memChunk
+	off, n int
+}
+
+// len returns the number of entries in v.
+func (v memView) len() int { return v.n }
+
+// at returns the i-th entry of v.
+func (v memView) at(i int) *memEntry {
+	i += v.off
+	return &v.chunks[i/memChunkSize][i%memChunkSize]
 }

@@ -98,6 +98,7 @@ type builder struct {
 	lastTime int64                           // newest recorded time
 	pending  map[uuid.UUID]*eventstore.Event // events of the group being built and the one being written
 	bufs     [][]byte                        // frame buffers for reuse
+	entries  [][]memEntry                    // entry buffers for reuse
 	now      func() time.Time                // the store's clock
 	lastSize int                             // requests of the last group taken
 }
@@ -395,6 +396,9 @@ func (b *builder) newGroup() *group {
 	if n := len(b.bufs); n > 0 {
 		g.frames, b.bufs = b.bufs[n-1], b.bufs[:n-1]
 	}
+	if n := len(b.entries); n > 0 {
+		g.entries, b.entries = b.entries[n-1], b.entries[:n-1]
+	}
 	return g
 }
 
@@ -582,6 +586,10 @@ func (s *Store) syncLoop() {
 		}
 		if len(b.bufs) < 2 {
 			b.bufs = append(b.bufs, g.frames[:0]) // the log has copied it
+		}
+		if len(b.entries) < 2 {
+			clear(g.entries) // the memtable has copied them
+			b.entries = append(b.entries, g.entries[:0])
 		}
 		b.mu.Unlock()
 		close(g.done)
