@@ -3,10 +3,19 @@ package eventstore
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"unicode/utf8"
 )
 
+// errNotUTF8 is compactJSON's error for JSON whose strings hold bytes that
+// are not UTF-8.
+var errNotUTF8 = errors.New("not valid UTF-8")
+
 // compactJSON returns b without insignificant whitespace, or json.Compact's
-// error when b is not one valid JSON value. The result is a copy of b,
+// error when b is not one valid JSON value, or errNotUTF8 when it is but
+// is not UTF-8 (encoding/json lets other bytes through inside strings; JSON
+// is UTF-8 by RFC 8259, and readers would see U+FFFD where the content
+// hash saw them). The result is a copy of b,
 // except that b itself is returned when it is compact already and
 // copyCompact is false. Payloads almost always arrive compact (encoding/
 // json's Marshal writes them so); isCompactJSON recognises those in one
@@ -24,6 +33,9 @@ func compactJSON(b []byte, copyCompact bool) ([]byte, error) {
 	if err := json.Compact(&buf, b); err != nil {
 		return nil, err
 	}
+	if !utf8.Valid(buf.Bytes()) {
+		return nil, errNotUTF8
+	}
 	return buf.Bytes(), nil
 }
 
@@ -32,11 +44,11 @@ func compactJSON(b []byte, copyCompact bool) ([]byte, error) {
 const maxFastDepth = 64
 
 // isCompactJSON reports whether b is exactly one JSON value (RFC 8259, as
-// encoding/json reads it) with no whitespace outside strings, so that
-// json.Compact would accept it and return it unchanged. False means "not
-// known to be": b may be invalid, or hold whitespace, or nest deeper than
-// maxFastDepth. Like encoding/json it accepts any byte from 0x20 up inside
-// strings (it does not check UTF-8) and rejects control characters there.
+// encoding/json reads it) in UTF-8 with no whitespace outside strings, so
+// that json.Compact would accept it and return it unchanged. False means
+// "not known to be": b may be invalid, or not UTF-8, or hold whitespace,
+// or nest deeper than maxFastDepth. It checks UTF-8 as it reads strings
+// (outside them only ASCII passes), which saves a second pass.
 func isCompactJSON(b []byte) bool {
 	var objects uint64 // bit d is set when the container at depth d is an object
 	depth := 0
@@ -136,7 +148,8 @@ func scanKey(b []byte, i int) int {
 }
 
 // scanString reads the string starting with the quote at b[i] and returns
-// the index after its closing quote, or -1.
+// the index after its closing quote, or -1 (also when the string is not
+// UTF-8).
 func scanString(b []byte, i int) int {
 	for i++; i < len(b); i++ {
 		for i < len(b) && plainStringByte[b[i]] {
@@ -150,6 +163,12 @@ func scanString(b []byte, i int) int {
 			return i + 1
 		case c < 0x20:
 			return -1
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				return -1
+			}
+			i += size - 1
 		case c == '\\':
 			i++
 			if i >= len(b) {
@@ -175,10 +194,10 @@ func scanString(b []byte, i int) int {
 	return -1
 }
 
-// plainStringByte marks the bytes that stand for themselves inside a
-// string: everything from 0x20 up but the quote and the backslash.
+// plainStringByte marks the ASCII bytes that stand for themselves inside
+// a string: everything from 0x20 up but the quote and the backslash.
 var plainStringByte = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
 	return t

@@ -3,8 +3,10 @@ package eventstore
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // compactCases are payloads for the fast path's tests and the fuzzer's
@@ -17,6 +19,9 @@ var compactCases = []string{
 	``, ` `, `{} `, ` {}`, `{"a": 1}`, "[1,\n2]", `{"a":1,}`, `[1,]`, `[,1]`, `{,}`, `{"a"}`, `{"a":}`,
 	`{1:2}`, `01`, `1.`, `.5`, `1e`, `1e+`, `-`, `+1`, `tru`, `nul`, `falsey`, `"a`, `"\x"`, `"\u12G4"`,
 	"\"a\tb\"", "\"a\x00\"", `[1 2]`, `{}{}`, `1 2`, `[}`, `{]`, `"\`, `NaN`, "\"\xff\xfe\"",
+	// Not UTF-8 inside strings (a lone continuation byte, a truncated
+	// sequence, an encoded surrogate, an overlong form), or outside them:
+	"{\"a\":\"x\x80\"}", "\"\xc4\"", "\"\xed\xa0\x80\"", "\"\xc0\xaf\"", "[1,\xc4\x90]", "\"\xef\xbf\xbd\"",
 }
 
 func TestIsCompactJSON(t *testing.T) {
@@ -38,21 +43,22 @@ func TestIsCompactJSON(t *testing.T) {
 	})
 }
 
-// checkCompactFastPath checks isCompactJSON against encoding/json: it may
-// only say yes when json.Compact returns b unchanged, and it must say yes
-// then (within its depth limit), and compactJSON must agree with
-// json.Compact either way.
+// checkCompactFastPath checks isCompactJSON against encoding/json and
+// unicode/utf8: it may only say yes when json.Compact returns b unchanged
+// and b is UTF-8, and it must say yes then (within its depth limit), and
+// compactJSON must agree with json.Compact and utf8.Valid either way.
 func checkCompactFastPath(t *testing.T, b []byte) {
 	t.Helper()
 	var want bytes.Buffer
 	werr := json.Compact(&want, b)
-	unchanged := werr == nil && bytes.Equal(want.Bytes(), b)
+	unchanged := werr == nil && bytes.Equal(want.Bytes(), b) && utf8.Valid(b)
 	if fast := isCompactJSON(b); fast != unchanged && !(unchanged && depthOver(b, maxFastDepth)) {
 		t.Errorf("isCompactJSON(%q) = %v, but json.Compact gives %q, %v", b, fast, want.Bytes(), werr)
 	}
 	got, err := compactJSON(b, true)
-	if (err == nil) != (werr == nil) || err == nil && !bytes.Equal(got, want.Bytes()) {
-		t.Errorf("compactJSON(%q) = %q, %v; json.Compact gives %q, %v", b, got, err, want.Bytes(), werr)
+	notUTF8 := werr == nil && !utf8.Valid(want.Bytes())
+	if (err == nil) != (werr == nil && !notUTF8) || err == nil && !bytes.Equal(got, want.Bytes()) || notUTF8 && !errors.Is(err, errNotUTF8) {
+		t.Errorf("compactJSON(%q) = %q, %v; json.Compact gives %q, %v (UTF-8: %v)", b, got, err, want.Bytes(), werr, !notUTF8)
 	}
 	if err == nil && len(b) > 0 && &got[0] == &b[0] {
 		t.Errorf("compactJSON(%q) returned the caller's slice, want a copy", b)

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"unicode/utf8"
@@ -145,14 +146,12 @@ func prepareEvent(in *EventData, copyPayload bool) (EventData, error) {
 	if len(d.Payload) > MaxPayloadSize {
 		return d, fmt.Errorf("%w: %d bytes, at most %d", ErrPayloadTooLarge, len(d.Payload), MaxPayloadSize)
 	}
-	compact, err := compactJSON(d.Payload, copyPayload) // also checks that it is JSON
+	compact, err := compactJSON(d.Payload, copyPayload) // also checks that it is JSON in UTF-8
+	if errors.Is(err, errNotUTF8) {
+		return d, fmt.Errorf("%w: payload is not valid UTF-8", ErrInvalidEvent)
+	}
 	if err != nil {
 		return d, fmt.Errorf("%w: payload is not valid JSON: %v", ErrInvalidEvent, err)
-	}
-	// JSON is UTF-8 (RFC 8259), but encoding/json lets other bytes through
-	// inside strings; readers would see U+FFFD where the hash saw them.
-	if !utf8.Valid(compact) {
-		return d, fmt.Errorf("%w: payload is not valid UTF-8", ErrInvalidEvent)
 	}
 	d.Payload = compact
 	if len(d.Metadata) > 0 {
