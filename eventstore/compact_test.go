@@ -93,10 +93,14 @@ func FuzzCompactJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { checkCompactFastPath(t, b) })
 }
 
+// scorePayload is a realistic score event payload, about 300 bytes, with
+// Vietnamese text.
+var scorePayload = []byte(`{"campaign":"hanoi-2017","unit":"001","item":"3.2.4","points":"1.25","previous":"0.75",` +
+	`"note":"Đã ban hành kế hoạch kiểm soát thủ tục hành chính năm 2017 đúng thời hạn, có tài liệu kiểm chứng kèm theo",` +
+	`"evidence":["9f2c4e1a8b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e"]}`)
+
 func BenchmarkCompactJSON(b *testing.B) {
-	payload := []byte(`{"campaign":"hanoi-2017","unit":"001","item":"3.2.4","points":"1.25","previous":"0.75",` +
-		`"note":"Đã ban hành kế hoạch kiểm soát thủ tục hành chính năm 2017 đúng thời hạn, có tài liệu kiểm chứng kèm theo",` +
-		`"evidence":["9f2c4e1a8b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e"]}`)
+	payload := scorePayload
 	b.Run("FastPath", func(b *testing.B) {
 		b.SetBytes(int64(len(payload)))
 		for b.Loop() {
@@ -115,4 +119,22 @@ func BenchmarkCompactJSON(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPrepareAppend checks one event of scorePayload as a store's
+// Append does.
+func BenchmarkPrepareAppend(b *testing.B) {
+	events := []EventData{{
+		ID: NewID(), Type: "SelfScoreRecorded", SchemaVersion: 1,
+		Actor:   Actor{ID: "unit-001-officer", Role: "unit", Scope: "001"},
+		Reason:  "Tự chấm theo tài liệu kiểm chứng",
+		Payload: scorePayload,
+	}}
+	dst := make([]EventData, 0, 1)
+	b.SetBytes(int64(len(scorePayload)))
+	for b.Loop() {
+		if _, err := PrepareAppendTo(dst, "assessment-1", events); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -80,23 +80,3 @@ func TestPrepareAppend(t *testing.T) {
 		})
 	}
 }
-
-// BenchmarkPrepareAppend checks one event of a realistic score payload
-// (Vietnamese text, about 300 bytes) as a store's Append does.
-func BenchmarkPrepareAppend(b *testing.B) {
-	events := []eventstore.EventData{{
-		ID: eventstore.NewID(), Type: "SelfScoreRecorded", SchemaVersion: 1,
-		Actor:  eventstore.Actor{ID: "unit-001-officer", Role: "unit", Scope: "001"},
-		Reason: "Tự chấm theo tài liệu kiểm chứng",
-		Payload: []byte(`{"campaign":"hanoi-2017","unit":"001","item":"3.2.4","points":"1.25","previous":"0.75",` +
-			`"note":"Đã ban hành kế hoạch kiểm soát thủ tục hành chính năm 2017 đúng thời hạn, có tài liệu kiểm chứng kèm theo",` +
-			`"evidence":["9f2c4e1a8b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e"]}`),
-	}}
-	dst := make([]eventstore.EventData, 0, 1)
-	b.SetBytes(int64(len(events[0].Payload)))
-	for b.Loop() {
-		if _, err := eventstore.PrepareAppendTo(dst, "assessment-1", events); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

@@ -128,8 +128,8 @@ func (s *Store) applyLoop() {
 }
 
 // applyEntries commits events first, first+1, ... in blocks (block.go),
-// with their indexes, in one ledger.db transaction. Index keys are inserted in key order, which
-// keeps bbolt's page splits and writes local.
+// with their indexes, in one ledger.db transaction. Index keys are
+// inserted in key order, which keeps bbolt's page splits and writes local.
 func (s *Store) applyEntries(first eventstore.Position, batch memView) error {
 	// Every value is a position; they live in one slab that outlives the
 	// transaction, as bbolt requires of values.

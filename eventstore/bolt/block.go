@@ -176,6 +176,33 @@ func (bc *blockCursor) record(pos eventstore.Position) (rec []byte, ok bool, err
 	return b.record(pos), true, nil
 }
 
+// next returns the record at pos, reading on from the block found last
+// (the first call finds pos's block): pos is in that block or, in the
+// direction given, the first position of the next one. ok is false when
+// there is no next block; a next block that does not start at pos, or no
+// block at all for the first pos, is ErrCorrupt.
+func (bc *blockCursor) next(pos eventstore.Position, backwards bool) (rec []byte, ok bool, err error) {
+	if bc.b.n == 0 {
+		_, found, err := bc.find(pos)
+		if err != nil {
+			return nil, false, err
+		}
+		if !found {
+			return nil, false, fmt.Errorf("%w: position %d is missing", eventstore.ErrCorrupt, pos)
+		}
+	}
+	if !bc.b.holds(pos) {
+		b, ok, err := bc.step(backwards)
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		if backwards && b.last() != pos || !backwards && b.first != pos {
+			return nil, false, fmt.Errorf("%w: position %d is missing (the next block holds %d to %d)", eventstore.ErrCorrupt, pos, b.first, b.last())
+		}
+	}
+	return bc.b.record(pos), true, nil
+}
+
 // lastBlock returns the last block of the log bucket log, or ok false if
 // it is empty.
 func lastBlock(log *bbolt.Bucket) (b block, ok bool, err error) {

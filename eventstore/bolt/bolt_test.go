@@ -161,6 +161,9 @@ func TestVerify(t *testing.T) {
 		{"EventDeleted", func(tx *bbolt.Tx, events []eventstore.Event) error {
 			return editLog(tx, func(recs map[uint64][]byte) { delete(recs, 12) })
 		}, "position 12 is missing"},
+		{"FirstEventDeleted", func(tx *bbolt.Tx, events []eventstore.Event) error {
+			return editLog(tx, func(recs map[uint64][]byte) { delete(recs, 1) })
+		}, "position 1 is missing"},
 		{"EventsSwapped", func(tx *bbolt.Tx, events []eventstore.Event) error {
 			return editLog(tx, func(recs map[uint64][]byte) { recs[5], recs[9] = recs[9], recs[5] })
 		}, "revision"},

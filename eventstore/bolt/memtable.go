@@ -115,9 +115,6 @@ func (m *memtable) dropFront(n int) {
 		m.chunks = m.chunks[1:]
 		m.off = max(m.off-memChunkSize, 0)
 	}
-	if m.n == 0 {
-		m.off = 0
-	}
 }
 
 // memView is a run of memtable entries taken by front.

@@ -94,25 +94,14 @@ func (s *Store) readLog(dst []eventstore.Event, from eventstore.Position, backwa
 		// ledger.db holds from (at most its head): a position it lacks is
 		// damage, not the end of the log.
 		bc := newBlockCursor(tx)
-		b, ok, err := bc.find(from)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("%w: position %d is missing from %s", eventstore.ErrCorrupt, from, s.path)
-		}
 		pos := from
 		for got := uint64(0); got < n; got++ {
-			if !b.holds(pos) {
-				if b, ok, err = bc.step(backwards); err != nil || !ok {
-					return err
-				}
-				if backwards && b.last() != pos || !backwards && b.first != pos {
-					return fmt.Errorf("%w: position %d is missing from %s (the next block holds %d to %d)", eventstore.ErrCorrupt, pos, s.path, b.first, b.last())
-				}
+			rec, ok, err := bc.next(pos, backwards)
+			if err != nil || !ok {
+				return err
 			}
 			dst = append(dst, eventstore.Event{})
-			if err := decodeRecordInto(&dst[len(dst)-1], pos, b.record(pos), &chunk); err != nil {
+			if err := decodeRecordInto(&dst[len(dst)-1], pos, rec, &chunk); err != nil {
 				return err
 			}
 			if backwards {

@@ -42,27 +42,15 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 		err := s.view(func(tx *bbolt.Tx) error {
 			revs, ids := tx.Bucket(bucketRevs), tx.Bucket(bucketIDs)
 			bc := newBlockCursor(tx)
-			b, ok, err := bc.find(eventstore.Position(pos))
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("%w: position %d is missing", eventstore.ErrCorrupt, pos)
-			}
 			for n := 0; n < readBatch && pos <= head; n++ {
-				if !b.holds(eventstore.Position(pos)) {
-					if b, ok, err = bc.step(false); err != nil {
-						return err
-					}
-					if !ok || uint64(b.first) != pos {
-						found := "the end of the log"
-						if ok {
-							found = fmt.Sprintf("position %d", b.first)
-						}
-						return fmt.Errorf("%w: position %d is missing (found %s next)", eventstore.ErrCorrupt, pos, found)
-					}
+				rec, ok, err := bc.next(eventstore.Position(pos), false)
+				if err != nil {
+					return err
 				}
-				e, err := decodeRecord(eventstore.Position(pos), b.record(eventstore.Position(pos)))
+				if !ok {
+					return fmt.Errorf("%w: position %d is missing (found the end of the log next)", eventstore.ErrCorrupt, pos)
+				}
+				e, err := decodeRecord(eventstore.Position(pos), rec)
 				if err != nil {
 					return err
 				}

@@ -83,6 +83,13 @@ type group struct {
 	done     chan struct{}       // closed once every request has its answer
 }
 
+// groupBuffers are the frames and entries buffers of a group, kept for
+// the next one.
+type groupBuffers struct {
+	frames  []byte
+	entries []memEntry
+}
+
 func (g *group) full() bool { return len(g.reqs) >= maxGroupRequests || g.size >= maxGroupBytes }
 
 // builder is the group being built and the state the log will have once
@@ -97,8 +104,7 @@ type builder struct {
 	streams  map[string]uint64               // every stream's last revision
 	lastTime int64                           // newest recorded time
 	pending  map[uuid.UUID]*eventstore.Event // events of the group being built and the one being written
-	bufs     [][]byte                        // frame buffers for reuse
-	entries  [][]memEntry                    // entry buffers for reuse
+	spares   []groupBuffers                  // buffers of answered groups, for reuse
 	now      func() time.Time                // the store's clock
 	lastSize int                             // requests of the last group taken
 }
@@ -139,9 +145,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 }
 
 // reqPool holds requests for reuse: an append's request is 584 bytes (a
-// 640-byte allocation), and most appends are of one event. A request goes back only once
-// its group has answered it (nothing refers to it then); it holds
-// nothing of the answer, which has its own memory.
+// 640-byte allocation), and most appends are of one event. A request goes
+// back only once its group has answered it (nothing refers to it then); it
+// holds nothing of the answer, which has its own memory.
 var reqPool = sync.Pool{New: func() any { return new(writeReq) }}
 
 // recycle clears r and puts it back in reqPool.
@@ -393,11 +399,9 @@ func (rs *recordedSet) find(id uuid.UUID) (*eventstore.Event, bool) {
 // newGroup returns an empty group starting at the next position.
 func (b *builder) newGroup() *group {
 	g := &group{first: b.next, lastTime: b.lastTime, done: make(chan struct{})}
-	if n := len(b.bufs); n > 0 {
-		g.frames, b.bufs = b.bufs[n-1], b.bufs[:n-1]
-	}
-	if n := len(b.entries); n > 0 {
-		g.entries, b.entries = b.entries[n-1], b.entries[:n-1]
+	if n := len(b.spares); n > 0 {
+		g.frames, g.entries = b.spares[n-1].frames, b.spares[n-1].entries
+		b.spares = b.spares[:n-1]
 	}
 	return g
 }
@@ -584,12 +588,10 @@ func (s *Store) syncLoop() {
 		for i := range g.entries {
 			delete(b.pending, g.entries[i].id) // in memory now
 		}
-		if len(b.bufs) < 2 {
-			b.bufs = append(b.bufs, g.frames[:0]) // the log has copied it
-		}
-		if len(b.entries) < 2 {
-			clear(g.entries) // the memtable has copied them
-			b.entries = append(b.entries, g.entries[:0])
+		if len(b.spares) < 2 {
+			// The log has copied the frames, the memtable the entries.
+			clear(g.entries)
+			b.spares = append(b.spares, groupBuffers{frames: g.frames[:0], entries: g.entries[:0]})
 		}
 		b.mu.Unlock()
 		close(g.done)
