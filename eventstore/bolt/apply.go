@@ -108,6 +108,12 @@ func (s *Store) applyLoop() {
 				s.buildFilter(4 * f.count)
 			}
 		}
+		// Forget the ids and the events in one step with moving the head
+		// (see builder).
+		s.b.mu.Lock()
+		for i := range n {
+			delete(s.b.ids, batch.at(i).id)
+		}
 		s.mu.Lock()
 		s.mem.dropFront(n)
 		s.memFull.Store(s.memAtLimit())
@@ -117,6 +123,7 @@ func (s *Store) applyLoop() {
 		s.applyErr = nil
 		s.space.Broadcast()
 		s.mu.Unlock()
+		s.b.mu.Unlock()
 		s.applies.Add(1)
 		since = time.Time{}
 		if err := s.wal.release(applied); err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
@@ -242,6 +243,10 @@ func open(dir string, opts Options, tune func(*Store)) (*Store, error) {
 	s.b.cond.L = &s.b.mu
 	s.b.now = s.clock
 	s.b.reset(s)
+	s.b.ids = make(map[uuid.UUID]eventstore.Position, s.mem.len())
+	for i := range s.mem.len() {
+		s.b.ids[s.mem.at(i).id] = s.mem.first + eventstore.Position(i)
+	}
 	s.b.g = s.b.newGroup()
 	go s.syncLoop()
 	go s.applyLoop()

@@ -39,12 +39,11 @@ type memtable struct {
 	n       int // entries
 	spare   *memChunk
 	streams map[string][]eventstore.Position // positions of each stream's entries, ascending
-	ids     map[uuid.UUID]eventstore.Position
 	bytes   int
 }
 
 func newMemtable(first eventstore.Position) *memtable {
-	return &memtable{first: first, streams: make(map[string][]eventstore.Position), ids: make(map[uuid.UUID]eventstore.Position)}
+	return &memtable{first: first, streams: make(map[string][]eventstore.Position)}
 }
 
 // len returns the number of entries.
@@ -65,7 +64,6 @@ func (m *memtable) add(e memEntry) {
 	m.chunks[i/memChunkSize][i%memChunkSize] = e
 	m.n++
 	m.streams[e.stream] = append(m.streams[e.stream], pos)
-	m.ids[e.id] = pos
 	m.bytes += len(e.rec)
 }
 
@@ -95,7 +93,6 @@ func (m *memtable) dropFront(n int) {
 	for i := range n {
 		e := m.at(i)
 		m.bytes -= len(e.rec)
-		delete(m.ids, e.id)
 		if ps := m.streams[e.stream]; len(ps) <= 1 {
 			delete(m.streams, e.stream)
 		} else {

@@ -34,9 +34,6 @@ func TestMemtable(t *testing.T) {
 			if !ok || got.id != w.id || got.stream != w.stream || got.rev != w.rev {
 				t.Fatalf("%s: entry at %d is %+v (%v), want %+v", step, pos, got, ok, w)
 			}
-			if p, ok := m.ids[w.id]; !ok || p != pos {
-				t.Fatalf("%s: id of %d maps to %d (%v)", step, pos, p, ok)
-			}
 			bytes += len(w.rec)
 			streams[w.stream] = append(streams[w.stream], pos)
 		}
@@ -45,8 +42,8 @@ func TestMemtable(t *testing.T) {
 				t.Fatalf("%s: an entry at %d, outside the memtable", step, pos)
 			}
 		}
-		if m.bytes != bytes || len(m.ids) != len(want) || len(m.streams) != len(streams) {
-			t.Fatalf("%s: %d bytes, %d ids, %d streams; want %d, %d, %d", step, m.bytes, len(m.ids), len(m.streams), bytes, len(want), len(streams))
+		if m.bytes != bytes || len(m.streams) != len(streams) {
+			t.Fatalf("%s: %d bytes, %d streams; want %d, %d", step, m.bytes, len(m.streams), bytes, len(streams))
 		}
 		for st, ps := range streams {
 			if fmt.Sprint(m.streams[st]) != fmt.Sprint(ps) {

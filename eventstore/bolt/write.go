@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"maps"
 	"runtime"
 	"sync"
 	"time"
@@ -95,18 +94,26 @@ func (g *group) full() bool { return len(g.reqs) >= maxGroupRequests || g.size >
 // builder is the group being built and the state the log will have once
 // it and the group being written are durable. Its mutex is taken before
 // Store.mu, never after.
+//
+// ids holds the id of every event staged and not yet committed to
+// ledger.db: in the group being built, in the one being written, or in
+// the memtable. Appends look their ids up there, under the builder's
+// lock only; the applier deletes ids under this lock too, in the same
+// step as it forgets their events and moves Store.applied, so that an id
+// missing from ids is either new or in ledger.db up to appliedPos.
 type builder struct {
 	mu       sync.Mutex
 	cond     sync.Cond // the group got requests, or was taken
 	g        *group
 	closed   bool
-	next     eventstore.Position             // position of the next event
-	streams  map[string]uint64               // every stream's last revision
-	lastTime int64                           // newest recorded time
-	pending  map[uuid.UUID]*eventstore.Event // events of the group being built and the one being written
-	spares   []groupBuffers                  // buffers of answered groups, for reuse
-	now      func() time.Time                // the store's clock
-	lastSize int                             // requests of the last group taken
+	next     eventstore.Position               // position of the next event
+	streams  map[string]uint64                 // every stream's last revision
+	lastTime int64                             // newest recorded time
+	ids      map[uuid.UUID]eventstore.Position // positions of every event not yet in ledger.db (see below)
+	writing  *group                            // the group the syncer took, until it is answered
+	spares   []groupBuffers                    // buffers of answered groups, for reuse
+	now      func() time.Time                  // the store's clock
+	lastSize int                               // requests of the last group taken
 }
 
 // Append writes events to a stream; see eventstore.Store. It returns once
@@ -325,48 +332,41 @@ func (s *Store) stage(r *writeReq) (*group, error) {
 	return g, nil
 }
 
-// recordedSet is where stage looks for already recorded events: the groups
-// not yet durable (builder.pending), then the events in memory (mem), then
+// recordedSet is where stage looks for already recorded events: those
+// not yet in ledger.db (builder.ids), decoded for this request, then
 // ledger.db (the request's recorded, looked up by its caller).
 type recordedSet struct {
-	b   *builder
-	mem []eventstore.Event
-	r   *writeReq
+	staged []eventstore.Event
+	r      *writeReq
 }
 
-// recordedSet finds r's events in memory, and in ledger.db again if the
-// applier moved events there since r's caller looked. The builder's lock
-// is held.
+// recordedSet finds r's events among those not yet in ledger.db, and in
+// ledger.db again if the applier moved events there since r's caller
+// looked. The builder's lock is held.
 func (s *Store) recordedSet(r *writeReq) (recordedSet, error) {
-	rs := recordedSet{b: &s.b, r: r}
-	var hits []memEntry
-	var hitPos []eventstore.Position
-	inMem := func(id uuid.UUID) {
-		if _, ok := s.b.pending[id]; ok {
-			return
+	rs := recordedSet{r: r}
+	lookUp := func(id uuid.UUID) error {
+		pos, ok := s.b.ids[id]
+		if !ok {
+			return nil
 		}
-		if pos, ok := s.mem.ids[id]; ok {
-			e, _ := s.mem.get(pos)
-			hits, hitPos = append(hits, e), append(hitPos, pos)
+		e, err := s.unapplied(pos)
+		if err == nil {
+			rs.staged = append(rs.staged, e)
 		}
+		return err
 	}
-	s.mu.Lock()
-	applied := s.applied
 	for i := range r.events {
-		inMem(r.events[i].data.ID)
-	}
-	for i := range r.imported {
-		inMem(r.imported[i].ID)
-	}
-	s.mu.Unlock()
-	for i, h := range hits {
-		e, err := decodeRecord(hitPos[i], h.rec)
-		if err != nil {
+		if err := lookUp(r.events[i].data.ID); err != nil {
 			return rs, err
 		}
-		rs.mem = append(rs.mem, e)
 	}
-	if applied > r.dbHead {
+	for i := range r.imported {
+		if err := lookUp(r.imported[i].ID); err != nil {
+			return rs, err
+		}
+	}
+	if applied := eventstore.Position(s.appliedPos.Load()); applied > r.dbHead {
 		// The applier moved events from memory to ledger.db since the
 		// caller looked there: look again, at everything.
 		var err error
@@ -378,14 +378,29 @@ func (s *Store) recordedSet(r *writeReq) (recordedSet, error) {
 	return rs, nil
 }
 
-// find returns the recorded event with id, if any.
-func (rs *recordedSet) find(id uuid.UUID) (*eventstore.Event, bool) {
-	if e, ok := rs.b.pending[id]; ok {
-		return e, true
+// unapplied returns the event at pos, which is staged or in memory: pos is
+// in builder.ids. The builder's lock is held.
+func (s *Store) unapplied(pos eventstore.Position) (eventstore.Event, error) {
+	for _, g := range []*group{s.b.writing, s.b.g} {
+		if g != nil && pos >= g.first && pos-g.first < eventstore.Position(len(g.entries)) {
+			return decodeRecord(pos, g.entries[pos-g.first].rec)
+		}
 	}
-	for i := range rs.mem {
-		if rs.mem[i].ID == id {
-			return &rs.mem[i], true
+	s.mu.Lock()
+	e, ok := s.mem.get(pos)
+	s.mu.Unlock()
+	if !ok {
+		return eventstore.Event{}, fmt.Errorf("%w: the id index in memory maps an event to position %d, which is neither staged nor in memory", eventstore.ErrCorrupt, pos)
+	}
+	return decodeRecord(pos, e.rec)
+}
+
+// find returns the recorded event with id, if any. It is r's own: decoded
+// for r, it shares no memory with another request or the store.
+func (rs *recordedSet) find(id uuid.UUID) (*eventstore.Event, bool) {
+	for i := range rs.staged {
+		if rs.staged[i].ID == id {
+			return &rs.staged[i], true
 		}
 	}
 	for i := range rs.r.recorded {
@@ -406,7 +421,9 @@ func (b *builder) newGroup() *group {
 	return g
 }
 
-// reset loads the durable state, which the syncer has published.
+// reset loads the durable state, which the syncer has published. The
+// ids of groups that will not be written must be deleted from b.ids
+// before.
 func (b *builder) reset(s *Store) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -416,14 +433,13 @@ func (b *builder) reset(s *Store) {
 	}
 	b.next = eventstore.Position(s.head.Load()) + 1
 	b.lastTime = s.durableTime
-	b.pending = make(map[uuid.UUID]*eventstore.Event)
 }
 
 // add stages one event in g.
 func (b *builder) add(g *group, e *eventstore.Event, rec []byte) {
 	g.frames = appendFrame(g.frames, e.Position, rec)
 	g.entries = append(g.entries, memEntry{stream: e.Stream, rev: e.Revision, id: e.ID, rec: rec})
-	b.pending[e.ID] = e
+	b.ids[e.ID] = e.Position
 	b.streams[e.Stream] = e.Revision
 }
 
@@ -484,11 +500,7 @@ func (b *builder) retry(rs *recordedSet, r *writeReq) (eventstore.AppendResult, 
 			return eventstore.AppendResult{}, fmt.Errorf("%w: events %s and %s were recorded by different appends",
 				eventstore.ErrDuplicateEventID, res.Events[0].ID, e.ID)
 		}
-		// The recorded event may be another request's result: share
-		// nothing with it.
-		res.Events[i] = *e
-		res.Events[i].Payload = bytes.Clone(e.Payload)
-		res.Events[i].Metadata = maps.Clone(e.Metadata)
+		res.Events[i] = *e // decoded for r alone (see recordedSet.find)
 	}
 	if first := res.Events[0].Revision; !r.expected.Matches(first-1, first > 0) {
 		last, exists := b.streams[r.stream]
@@ -562,6 +574,7 @@ func (b *builder) take() *group {
 	b.lastSize = len(b.g.reqs)
 	g := b.g
 	b.g = b.newGroup()
+	b.writing = g
 	b.cond.Broadcast() // for requests waiting for room
 	return g
 }
@@ -585,9 +598,7 @@ func (s *Store) syncLoop() {
 			s.publish(g)
 		}
 		b.mu.Lock()
-		for i := range g.entries {
-			delete(b.pending, g.entries[i].id) // in memory now
-		}
+		b.writing = nil
 		if len(b.spares) < 2 {
 			// The log has copied the frames, the memtable the entries.
 			clear(g.entries)
@@ -606,6 +617,12 @@ func (s *Store) failWrite(g *group, err error) {
 	b := &s.b
 	b.mu.Lock()
 	next := b.g
+	for _, failed := range []*group{g, next} {
+		for i := range failed.entries {
+			delete(b.ids, failed.entries[i].id)
+		}
+	}
+	b.writing = nil
 	b.reset(s)
 	b.g = b.newGroup()
 	b.cond.Broadcast()

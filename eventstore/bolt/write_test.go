@@ -233,6 +233,137 @@ func TestPipelinedFailure(t *testing.T) {
 	}
 }
 
+// TestRetryInFlight retries appends whose originals are not durable yet:
+// one in the group being written, one in the group being built on it. A
+// retry is answered with the original, and a different event with a
+// taken id is refused, wherever the original waits; after a failed
+// write, the failed events' ids are free again.
+func TestRetryInFlight(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	staged := make(chan *writeReq, 10) // two more than are read
+	calls := 0
+	s := mustOpenTuned(t, t.TempDir(), func(s *Store) {
+		s.staged = func(r *writeReq) { staged <- r }
+	})
+	s.wal.fault = func([]byte) (int, error) {
+		if calls++; calls == 1 {
+			close(entered)
+			<-release
+		}
+		return 0, nil
+	}
+	ctx := context.Background()
+	type answer struct {
+		res eventstore.AppendResult
+		err error
+	}
+	appendAsync := func(stream string, expected eventstore.ExpectedRevision, d eventstore.EventData) chan answer {
+		c := make(chan answer, 1)
+		go func() {
+			res, err := s.Append(ctx, stream, expected, d)
+			c <- answer{res, err}
+		}()
+		<-staged
+		return c
+	}
+	writing, built := testEvent(0), testEvent(1)
+	first := appendAsync("a", eventstore.NoStream, writing)
+	<-entered // the first group is in the syncer, its write held
+	second := appendAsync("b", eventstore.NoStream, built)
+	retries := []chan answer{
+		appendAsync("a", eventstore.NoStream, writing),
+		appendAsync("b", eventstore.NoStream, built),
+	}
+	changed := built
+	changed.Payload = []byte(`{"n":99}`)
+	refused := appendAsync("b", eventstore.NoStream, changed)
+	close(release)
+
+	originals := []answer{<-first, <-second}
+	for i, c := range retries {
+		orig, again := originals[i], <-c
+		if orig.err != nil || orig.res.Duplicate {
+			t.Fatalf("original %d = %+v, %v", i, orig.res, orig.err)
+		}
+		if again.err != nil || !again.res.Duplicate || len(again.res.Events) != 1 {
+			t.Fatalf("retry %d = %+v, %v; want the original", i, again.res, again.err)
+		}
+		o, a := orig.res.Events[0], again.res.Events[0]
+		if a.ID != o.ID || a.Position != o.Position || a.Revision != o.Revision || a.ContentHash != o.ContentHash ||
+			!a.RecordedAt.Equal(o.RecordedAt) || string(a.Payload) != string(o.Payload) {
+			t.Errorf("retry %d answered %+v, want %+v", i, a, o)
+		}
+	}
+	if got := <-refused; !errors.Is(got.err, eventstore.ErrDuplicateEventID) {
+		t.Errorf("other content under a taken id: %+v, %v; want ErrDuplicateEventID", got.res, got.err)
+	}
+	checkLog(t, s, originals[0].res.Events[0], originals[1].res.Events[0])
+
+	// A failed write forgets its events' ids: appended again, they are
+	// new events, not retries.
+	s.wal.fault = func([]byte) (int, error) { return 0, errors.New("injected I/O error") }
+	lost := testEvent(2)
+	if _, err := s.Append(ctx, "c", eventstore.NoStream, lost); !errors.Is(err, eventstore.ErrUnavailable) {
+		t.Fatalf("append during a failing write: err = %v, want ErrUnavailable", err)
+	}
+	s.wal.fault = nil
+	res, err := s.Append(ctx, "c", eventstore.NoStream, lost)
+	if err != nil || res.Duplicate || res.Events[0].Position != 3 {
+		t.Fatalf("append after the failure = %+v, %v; want a new event at position 3", res, err)
+	}
+}
+
+// TestRetryAfterRecovery retries appends whose originals are only in the
+// write-ahead log of a reopened store: they are found there, and then in
+// ledger.db once the applier has moved them.
+func TestRetryAfterRecovery(t *testing.T) {
+	held := func(s *Store) { s.applyMin, s.applyDelay = 1<<30, time.Hour }
+	dir := t.TempDir()
+	s := mustOpenTuned(t, dir, held)
+	ctx := context.Background()
+	var originals []eventstore.AppendResult
+	var data []eventstore.EventData
+	for i := 0; i < 3; i++ {
+		d := testEvent(i)
+		res, err := s.Append(ctx, "s", eventstore.Any, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		originals, data = append(originals, res), append(data, d)
+	}
+	s2 := mustOpenTuned(t, copyDir(t, dir), held) // as a crash leaves it
+	if got := s2.Stats().Pending; got != 3 {
+		t.Fatalf("recovered %d events from the write-ahead log, want 3", got)
+	}
+	retry := func(where string) {
+		t.Helper()
+		for i, d := range data {
+			expected := eventstore.NoStream
+			if i > 0 {
+				expected = eventstore.Exact(uint64(i - 1))
+			}
+			again, err := s2.Append(ctx, "s", expected, d)
+			o := originals[i].Events[0]
+			if err != nil || !again.Duplicate || again.Events[0].Position != o.Position || again.Events[0].ContentHash != o.ContentHash {
+				t.Fatalf("%s: retry of %d = %+v, %v; want the original at %d", where, i, again, err, o.Position)
+			}
+		}
+		changed := data[1]
+		changed.Payload = []byte(`{"n":99}`)
+		if _, err := s2.Append(ctx, "s", eventstore.Exact(0), changed); !errors.Is(err, eventstore.ErrDuplicateEventID) {
+			t.Fatalf("%s: other content under a taken id: err = %v, want ErrDuplicateEventID", where, err)
+		}
+	}
+	retry("in memory")
+	if err := s2.flush(); err != nil {
+		t.Fatal(err)
+	}
+	retry("in ledger.db")
+	if got := len(readAllT(t, s2)); got != 3 {
+		t.Errorf("log has %d events, want 3", got)
+	}
+}
+
 // TestApplierBoundary runs appends, idempotent retries, reads and a
 // subscription while the applier moves events from memory to ledger.db
 // every few events, so that every read and check crosses the boundary.
