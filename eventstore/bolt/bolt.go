@@ -243,10 +243,6 @@ func open(dir string, opts Options, tune func(*Store)) (*Store, error) {
 	s.b.cond.L = &s.b.mu
 	s.b.now = s.clock
 	s.b.reset(s)
-	s.b.ids = make(map[uuid.UUID]eventstore.Position, s.mem.len())
-	for i := range s.mem.len() {
-		s.b.ids[s.mem.at(i).id] = s.mem.first + eventstore.Position(i)
-	}
 	s.b.g = s.b.newGroup()
 	go s.syncLoop()
 	go s.applyLoop()
@@ -411,7 +407,8 @@ func (s *Store) create() error {
 }
 
 // recover opens the write-ahead log and puts the events it holds beyond
-// ledger.db's head back in memory, for the applier to commit.
+// ledger.db's head back in memory, for the applier to commit, and their
+// ids in the builder's map (see builder).
 func (s *Store) recover() error {
 	w, frames, err := openWAL(s.dir, s.applied, s.segmentMinSize, s.segmentMaxSize)
 	if err != nil {
@@ -419,6 +416,7 @@ func (s *Store) recover() error {
 	}
 	s.wal = w
 	s.mem = newMemtable(s.applied + 1)
+	s.b.ids = make(map[uuid.UUID]eventstore.Position, len(frames))
 	for _, f := range frames {
 		e, err := decodeRecord(f.pos, f.record)
 		if err != nil {
@@ -432,6 +430,7 @@ func (s *Store) recover() error {
 		}
 		s.streams[e.Stream] = e.Revision
 		s.mem.add(memEntry{stream: e.Stream, rev: e.Revision, id: e.ID, rec: f.record})
+		s.b.ids[e.ID] = f.pos
 		s.durableTime = max(s.durableTime, e.RecordedAt.UnixNano())
 	}
 	s.head.Store(uint64(s.applied) + uint64(len(frames)))

@@ -61,7 +61,7 @@ func (m *memtable) add(e memEntry) {
 		m.spare = nil
 		m.chunks = append(m.chunks, c)
 	}
-	m.chunks[i/memChunkSize][i%memChunkSize] = e
+	*chunkEntry(m.chunks, i) = e
 	m.n++
 	m.streams[e.stream] = append(m.streams[e.stream], pos)
 	m.bytes += len(e.rec)
@@ -76,9 +76,11 @@ func (m *memtable) get(pos eventstore.Position) (memEntry, bool) {
 }
 
 // at returns the i-th entry from the oldest.
-func (m *memtable) at(i int) *memEntry {
-	i += m.off
-	return &m.chunks[i/memChunkSize][i%memChunkSize]
+func (m *memtable) at(i int) *memEntry { return chunkEntry(m.chunks, m.off+i) }
+
+// chunkEntry returns entry i of the run of chunks.
+func chunkEntry(chunks []*memChunk, i int) *memEntry {
+	return &chunks[i/memChunkSize][i%memChunkSize]
 }
 
 // front returns a view of the oldest n entries that stays valid, without
@@ -124,7 +126,4 @@ type memView struct {
 func (v memView) len() int { return v.n }
 
 // at returns the i-th entry of v.
-func (v memView) at(i int) *memEntry {
-	i += v.off
-	return &v.chunks[i/memChunkSize][i%memChunkSize]
-}
+func (v memView) at(i int) *memEntry { return chunkEntry(v.chunks, v.off+i) }

@@ -336,8 +336,8 @@ func (s *Store) stage(r *writeReq) (*group, error) {
 // not yet in ledger.db (builder.ids), decoded for this request, then
 // ledger.db (the request's recorded, looked up by its caller).
 type recordedSet struct {
-	staged []eventstore.Event
-	r      *writeReq
+	unapplied []eventstore.Event
+	r         *writeReq
 }
 
 // recordedSet finds r's events among those not yet in ledger.db, and in
@@ -352,7 +352,7 @@ func (s *Store) recordedSet(r *writeReq) (recordedSet, error) {
 		}
 		e, err := s.unapplied(pos)
 		if err == nil {
-			rs.staged = append(rs.staged, e)
+			rs.unapplied = append(rs.unapplied, e)
 		}
 		return err
 	}
@@ -398,9 +398,9 @@ func (s *Store) unapplied(pos eventstore.Position) (eventstore.Event, error) {
 // find returns the recorded event with id, if any. It is r's own: decoded
 // for r, it shares no memory with another request or the store.
 func (rs *recordedSet) find(id uuid.UUID) (*eventstore.Event, bool) {
-	for i := range rs.staged {
-		if rs.staged[i].ID == id {
-			return &rs.staged[i], true
+	for i := range rs.unapplied {
+		if rs.unapplied[i].ID == id {
+			return &rs.unapplied[i], true
 		}
 	}
 	for i := range rs.r.recorded {

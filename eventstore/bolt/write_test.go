@@ -240,7 +240,7 @@ func TestPipelinedFailure(t *testing.T) {
 // write, the failed events' ids are free again.
 func TestRetryInFlight(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
-	staged := make(chan *writeReq, 10) // two more than are read
+	staged := make(chan *writeReq, 10) // room for the two the test does not read
 	calls := 0
 	s := mustOpenTuned(t, t.TempDir(), func(s *Store) {
 		s.staged = func(r *writeReq) { staged <- r }
