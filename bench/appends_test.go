@@ -16,7 +16,7 @@ import (
 // writers, on parledger's embedded store and, when PARLEDGER_BENCH_PG
 // names a database, on the PostgreSQL events table; both on the same
 // disk (PARLEDGER_BENCH_PG's server should keep its data there too).
-// Each reports events/s, append latency percentiles and the share of the
+// Each reports events/s, append latency percentiles (and the longest) and the share of the
 // machine's group-commit ceiling, writers × the fsync rate measured
 // around the run.
 func BenchmarkAppends(b *testing.B) {
@@ -69,6 +69,8 @@ func BenchmarkAppends(b *testing.B) {
 				b.ReportMetric(res.EventsPerSecond()/(float64(writers)*fsyncs), "x_ceiling")
 				b.ReportMetric(float64(res.Latency.P50.Microseconds()), "p50_us")
 				b.ReportMetric(float64(res.Latency.P99.Microseconds()), "p99_us")
+				b.ReportMetric(float64(res.Latency.P999.Microseconds()), "p999_us")
+				b.ReportMetric(float64(res.Latency.Max.Microseconds()), "max_us")
 				b.ReportMetric(float64(res.CPU.Microseconds())/float64(res.Events), "cpu_us/event")
 			})
 		}

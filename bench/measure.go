@@ -19,9 +19,9 @@ import (
 
 // Latencies summarises a sample of durations.
 type Latencies struct {
-	N             int
-	P50, P90, P99 time.Duration
-	Max           time.Duration
+	N                   int
+	P50, P90, P99, P999 time.Duration // P999 is the 99.9th percentile
+	Max                 time.Duration
 }
 
 // Summarize sorts d and returns its percentiles (nearest rank).
@@ -34,13 +34,13 @@ func Summarize(d []time.Duration) Latencies {
 		i := int(p*float64(len(d))+0.5) - 1
 		return d[min(max(i, 0), len(d)-1)]
 	}
-	return Latencies{N: len(d), P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: d[len(d)-1]}
+	return Latencies{N: len(d), P50: at(0.50), P90: at(0.90), P99: at(0.99), P999: at(0.999), Max: d[len(d)-1]}
 }
 
 // String prints the percentiles in milliseconds.
 func (l Latencies) String() string {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return fmt.Sprintf("p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (n=%d)", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max), l.N)
+	return fmt.Sprintf("p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (n=%d)", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max), l.N)
 }
 
 // Median returns the median of xs (0 for none).
