@@ -46,6 +46,9 @@ type writeReq struct {
 
 	result eventstore.AppendResult
 	err    error
+	// out is room for an append's result events, made before the request
+	// takes the builder's lock so that the allocation is not done under it.
+	out []eventstore.Event
 
 	// Storage for an append of one event, most appends.
 	one         [1]eventstore.EventData
@@ -142,6 +145,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		r.events = append(r.events, preparedEvent{data: *d, rec: rec, hash: sha256.Sum256(rec[recordHeaderSize:])})
 		r.size += len(rec)
 	}
+	r.out = make([]eventstore.Event, len(r.events))
 	if err := s.submit(ctx, r); err != nil {
 		// r may be in a group that is not answered yet: not recycled.
 		return eventstore.AppendResult{}, err
@@ -199,10 +203,15 @@ func (s *Store) submit(ctx context.Context, r *writeReq) error {
 	if err != nil {
 		return err
 	}
+	done := ctx.Done()
+	if done == nil { // a context that is never done: no select needed
+		<-g.done
+		return nil
+	}
 	select {
 	case <-g.done:
 		return nil
-	case <-ctx.Done():
+	case <-done:
 		return ctx.Err()
 	}
 }
@@ -458,7 +467,7 @@ func (b *builder) append(g *group, rs *recordedSet, r *writeReq) (eventstore.App
 	b.lastTime, g.lastTime = t, t
 	recordedAt := time.Unix(0, t).UTC()
 	rev := nextRevision(last, exists)
-	res := eventstore.AppendResult{Events: make([]eventstore.Event, len(r.events))}
+	res := eventstore.AppendResult{Events: r.out}
 	for i := range r.events {
 		p := &r.events[i]
 		fillHeader(p.rec, rev, recordedAt, p.hash)
