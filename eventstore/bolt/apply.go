@@ -112,7 +112,7 @@ func (s *Store) applyLoop() {
 		// (see builder).
 		s.b.mu.Lock()
 		for i := range n {
-			delete(s.b.ids, batch.at(i).id)
+			s.b.forget(&batch.at(i).id, first+eventstore.Position(i))
 		}
 		s.mu.Lock()
 		s.mem.dropFront(n)
@@ -235,14 +235,19 @@ func compareIDs(a, b *uuid.UUID) int {
 func (s *Store) buildFilter(capacity int) {
 	err := s.view(func(tx *bbolt.Tx) error {
 		f := newIDFilter(max(capacity, 2*int(u64(tx.Bucket(bucketMeta).Get(keyHead)))))
+		var v7 uint64
 		c := tx.Bucket(bucketIDs).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			if len(k) != len(uuid.UUID{}) {
 				return fmt.Errorf("%w: id index key of %d bytes", eventstore.ErrCorrupt, len(k))
 			}
 			f.add((*uuid.UUID)(k))
+			if hi, ok := v7High((*uuid.UUID)(k)); ok {
+				v7 = max(v7, hi)
+			}
 		}
 		s.ids.Store(f)
+		s.v7InDB.Store(v7)
 		return nil
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -102,6 +103,10 @@ type Store struct {
 	applied eventstore.Position
 	// appliedPos is applied, for reading without mu.
 	appliedPos atomic.Uint64
+	// v7InDB is the largest v7High of the version 7 ids in ledger.db when
+	// the applier last read its id index (buildFilter), and the largest
+	// value possible until it has (see newV7).
+	v7InDB atomic.Uint64
 	// ids holds the ids in ledger.db (nil until the applier has built it).
 	ids atomic.Pointer[idFilter]
 	// durableTime is the newest recorded time of a durable event (Unix ns).
@@ -226,6 +231,7 @@ func open(dir string, opts Options, tune func(*Store)) (*Store, error) {
 		migrateBatch:   migrateBatch,
 	}
 	s.space = sync.NewCond(&s.mu)
+	s.v7InDB.Store(math.MaxUint64) // unknown until the applier reads the id index
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -431,6 +437,9 @@ func (s *Store) recover() error {
 		s.streams[e.Stream] = e.Revision
 		s.mem.add(memEntry{stream: e.Stream, rev: e.Revision, id: e.ID, rec: f.record})
 		s.b.ids[e.ID] = f.pos
+		if hi, ok := v7High(&e.ID); ok {
+			s.b.v7Max.Store(max(s.b.v7Max.Load(), hi))
+		}
 		s.durableTime = max(s.durableTime, e.RecordedAt.UnixNano())
 	}
 	s.head.Store(uint64(s.applied) + uint64(len(frames)))

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -98,12 +101,14 @@ func (g *group) full() bool { return len(g.reqs) >= maxGroupRequests || g.size >
 // it and the group being written are durable. Its mutex is taken before
 // Store.mu, never after.
 //
-// ids holds the id of every event staged and not yet committed to
-// ledger.db: in the group being built, in the one being written, or in
-// the memtable. Appends look their ids up there, under the builder's
-// lock only; the applier deletes ids under this lock too, in the same
-// step as it forgets their events and moves Store.applied, so that an id
-// missing from ids is either new or in ledger.db up to appliedPos.
+// ids and newest hold the id of every event staged and not yet committed
+// to ledger.db: in the group being built, in the one being written, or in
+// the memtable. newest holds those staged as the newest version 7 ids
+// (the ids NewID makes, in the order it made them), ids every other.
+// Appends look their ids up there, under the builder's lock only; the
+// applier deletes ids under this lock too, in the same step as it forgets
+// their events and moves Store.applied, so that an id missing from both is
+// either new or in ledger.db up to appliedPos.
 type builder struct {
 	mu       sync.Mutex
 	cond     sync.Cond // the group got requests, or was taken
@@ -112,7 +117,9 @@ type builder struct {
 	next     eventstore.Position               // position of the next event
 	streams  map[string]uint64                 // every stream's last revision
 	lastTime int64                             // newest recorded time
-	ids      map[uuid.UUID]eventstore.Position // positions of every event not yet in ledger.db (see below)
+	ids      map[uuid.UUID]eventstore.Position // positions of the events not yet in ledger.db (see below)
+	newest   idRun                             // and of those whose ids were the newest (see below)
+	v7Max    atomic.Uint64                     // the largest v7High of the ids staged or recovered since Open (see Store.newV7)
 	writing  *group                            // the group the syncer took, until it is answered
 	spares   []groupBuffers                    // buffers of answered groups, for reuse
 	now      func() time.Time                  // the store's clock
@@ -240,6 +247,9 @@ func (s *Store) lookupRecorded(r *writeReq) error {
 	f := s.ids.Load()
 	var maybe []uuid.UUID
 	check := func(id *uuid.UUID) {
+		if s.newV7(id) {
+			return // newer than every id up to r.dbHead (see newV7)
+		}
 		if f == nil || f.mayContain(id) {
 			maybe = append(maybe, *id)
 		}
@@ -355,7 +365,10 @@ type recordedSet struct {
 func (s *Store) recordedSet(r *writeReq) (recordedSet, error) {
 	rs := recordedSet{r: r}
 	lookUp := func(id uuid.UUID) error {
-		pos, ok := s.b.ids[id]
+		if s.newV7(&id) {
+			return nil
+		}
+		pos, ok := s.b.lookUp(&id)
 		if !ok {
 			return nil
 		}
@@ -448,8 +461,113 @@ func (b *builder) reset(s *Store) {
 func (b *builder) add(g *group, e *eventstore.Event, rec []byte) {
 	g.frames = appendFrame(g.frames, e.Position, rec)
 	g.entries = append(g.entries, memEntry{stream: e.Stream, rev: e.Revision, id: e.ID, rec: rec})
-	b.ids[e.ID] = e.Position
+	if hi, ok := v7High(&e.ID); ok && hi > b.v7Max.Load() {
+		b.newest.push(e.ID, e.Position)
+		b.v7Max.Store(hi)
+	} else {
+		b.ids[e.ID] = e.Position
+	}
 	b.streams[e.Stream] = e.Revision
+}
+
+// lookUp returns the position of the staged or unapplied event with id,
+// if there is one. The builder's lock is held.
+func (b *builder) lookUp(id *uuid.UUID) (eventstore.Position, bool) {
+	if pos, ok := b.ids[*id]; ok {
+		return pos, true
+	}
+	if _, v7 := v7High(id); v7 {
+		return b.newest.find(id)
+	}
+	return 0, false
+}
+
+// forget deletes the id of the event at pos, which ledger.db now holds.
+// The builder's lock is held.
+func (b *builder) forget(id *uuid.UUID, pos eventstore.Position) {
+	if !b.newest.dropFront(pos) {
+		delete(b.ids, *id)
+	}
+}
+
+// idRun is a run of ids and their positions in increasing order of both:
+// the ids an append staged as the newest version 7 ids (each larger in its
+// first 8 bytes than every id before it, at a larger position than every
+// one before it). Appends add at the end, the applier forgets at the
+// front, and an id is found by binary search: no hashing, and the memory
+// an append touches is the run's end, not a random slot of a map of tens
+// of thousands of ids.
+type idRun struct {
+	entries []idPos // the run is entries[off:]
+	off     int
+}
+
+// idPos is an id and its event's position.
+type idPos struct {
+	id  uuid.UUID
+	pos eventstore.Position
+}
+
+// push adds an id larger than every id in the run, at a larger position.
+func (r *idRun) push(id uuid.UUID, pos eventstore.Position) {
+	r.entries = append(r.entries, idPos{id: id, pos: pos})
+}
+
+// find returns the position of id, if the run holds it.
+func (r *idRun) find(id *uuid.UUID) (eventstore.Position, bool) {
+	run := r.entries[r.off:]
+	i, ok := slices.BinarySearchFunc(run, id, func(e idPos, id *uuid.UUID) int { return compareIDs(&e.id, id) })
+	if !ok {
+		return 0, false
+	}
+	return run[i].pos, true
+}
+
+// dropFront removes the run's first id if it is at pos, and reports
+// whether it did. Once half of the slice is dropped, the rest moves to its
+// start.
+func (r *idRun) dropFront(pos eventstore.Position) bool {
+	if r.off == len(r.entries) || r.entries[r.off].pos != pos {
+		return false
+	}
+	r.off++
+	if r.off == len(r.entries) {
+		r.entries, r.off = r.entries[:0], 0
+	} else if r.off >= 4096 && r.off >= len(r.entries)/2 {
+		n := copy(r.entries, r.entries[r.off:])
+		r.entries, r.off = r.entries[:n], 0
+	}
+	return true
+}
+
+// dropFrom removes the ids at pos and after.
+func (r *idRun) dropFrom(pos eventstore.Position) {
+	for len(r.entries) > r.off && r.entries[len(r.entries)-1].pos >= pos {
+		r.entries = r.entries[:len(r.entries)-1]
+	}
+}
+
+// v7High returns the first 8 bytes of id (for a version 7 id, its
+// milliseconds, version and sub-millisecond sequence) as a big-endian
+// number, and whether id is of version 7.
+func v7High(id *uuid.UUID) (uint64, bool) {
+	return binary.BigEndian.Uint64(id[:8]), id[6]>>4 == 7
+}
+
+// newV7 reports whether id is certainly not recorded because it is a
+// version 7 id newer than every version 7 id the store holds: its first
+// 8 bytes are larger than those of any id staged or recovered since Open
+// (builder.v7Max) and of any id ledger.db held when the applier last read
+// its id index (v7InDB, the largest possible value until it has). An id
+// of another version never equals one of version 7. Ids from NewID
+// increase within a process, so an append of new events, with no
+// idempotency key, skips looking for its ids in memory and in ledger.db;
+// any other id (version 4 or 5, or a version 7 id that is not the newest)
+// is looked up as before. Both bounds only grow, so a true answer stays
+// right for everything recorded before it was given.
+func (s *Store) newV7(id *uuid.UUID) bool {
+	hi, ok := v7High(id)
+	return ok && hi > s.b.v7Max.Load() && hi > s.v7InDB.Load()
 }
 
 // append checks and stages one append request.
@@ -626,6 +744,7 @@ func (s *Store) failWrite(g *group, err error) {
 	b := &s.b
 	b.mu.Lock()
 	next := b.g
+	b.newest.dropFrom(g.first) // next follows g
 	for _, failed := range []*group{g, next} {
 		for i := range failed.entries {
 			delete(b.ids, failed.entries[i].id)

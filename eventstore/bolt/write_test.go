@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -736,5 +737,196 @@ func TestSubscribeClosed(t *testing.T) {
 	}
 	if _, err := s.Append(context.Background(), "s", eventstore.Any, testEvent(1)); !errors.Is(err, eventstore.ErrClosed) {
 		t.Errorf("append after Close: err = %v, want ErrClosed", err)
+	}
+}
+
+// TestRetryNewestIDs retries appends of time-ordered ids (version 7, from
+// NewID), which an append does not look up anywhere while they are newer
+// than every such id the store holds (see newV7): the newest id, retried
+// while its event is in memory, once it is in ledger.db, after a crash-like
+// reopen that finds it only in the write-ahead log and after a reopen that
+// finds it only in ledger.db, is answered with the original, and other
+// content under it is refused.
+func TestRetryNewestIDs(t *testing.T) {
+	ctx := context.Background()
+	held := func(s *Store) { s.applyMin, s.applyDelay = 1<<30, time.Hour }
+	// scanned waits until the applier has read ledger.db's ids, so that
+	// newV7 may answer true.
+	scanned := func(s *Store) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); s.v7InDB.Load() == math.MaxUint64; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the applier did not read the id index")
+			}
+		}
+	}
+	retry := func(s *Store, where string, d eventstore.EventData, orig eventstore.Event) {
+		t.Helper()
+		scanned(s)
+		again, err := s.Append(ctx, orig.Stream, eventstore.Any, d)
+		if err != nil || !again.Duplicate || len(again.Events) != 1 || again.Events[0].Position != orig.Position || again.Events[0].ContentHash != orig.ContentHash {
+			t.Fatalf("%s: retry = %+v, %v; want the original at %d", where, again, err, orig.Position)
+		}
+		changed := d
+		changed.Payload = []byte(`{"n":-1}`)
+		if _, err := s.Append(ctx, "other", eventstore.Any, changed); !errors.Is(err, eventstore.ErrDuplicateEventID) {
+			t.Fatalf("%s: other content under the id: err = %v, want ErrDuplicateEventID", where, err)
+		}
+	}
+	dir := t.TempDir()
+	s := mustOpenTuned(t, dir, held)
+	var d eventstore.EventData
+	var orig eventstore.Event
+	for i := 0; i < 3; i++ {
+		d = testEvent(i)
+		d.ID = eventstore.NewID()
+		res, err := s.Append(ctx, "s", eventstore.Any, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		orig = res.Events[0]
+	}
+	retry(s, "in memory", d, orig)
+
+	crashed := mustOpenTuned(t, copyDir(t, dir), held)
+	if got := crashed.Stats().Pending; got != 3 {
+		t.Fatalf("recovered %d events from the write-ahead log, want 3", got)
+	}
+	retry(crashed, "recovered from the write-ahead log", d, orig)
+
+	if err := s.flush(); err != nil {
+		t.Fatal(err)
+	}
+	retry(s, "in ledger.db", d, orig)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reopened := mustOpenTuned(t, dir, held)
+	if got := reopened.Stats().Pending; got != 0 {
+		t.Fatalf("%d events in the write-ahead log after a flush, want 0", got)
+	}
+	retry(reopened, "only in ledger.db", d, orig)
+	// A new id is newer than all of them: its append looks nowhere.
+	if id := eventstore.NewID(); !reopened.newV7(&id) {
+		t.Errorf("a new id %s is not newer than the store's (%x in ledger.db, %x since open)", id, reopened.v7InDB.Load(), reopened.b.v7Max.Load())
+	}
+	if got := len(readAllT(t, reopened)); got != 3 {
+		t.Errorf("log has %d events, want 3", got)
+	}
+
+	// A failed write forgets its newest ids: appended again, they are
+	// new events at the positions the failed write would have had.
+	reopened.wal.fault = func([]byte) (int, error) { return 0, errors.New("injected I/O error") }
+	lost := testEvent(9)
+	lost.ID = eventstore.NewID()
+	if _, err := reopened.Append(ctx, "s", eventstore.Any, lost); !errors.Is(err, eventstore.ErrUnavailable) {
+		t.Fatalf("append during a failing write: err = %v, want ErrUnavailable", err)
+	}
+	reopened.wal.fault = nil
+	res, err := reopened.Append(ctx, "s", eventstore.Any, lost)
+	if err != nil || res.Duplicate || res.Events[0].Position != 4 {
+		t.Fatalf("append after the failure = %+v, %v; want a new event at position 4", res, err)
+	}
+	retry(reopened, "after a failed write", lost, res.Events[0])
+	if err := reopened.flush(); err != nil {
+		t.Fatal(err)
+	}
+	retry(reopened, "after a failed write, in ledger.db", lost, res.Events[0])
+}
+
+// TestIDRun checks the run of newest ids: found by binary search while
+// held, gone once dropped from the front (past the point where the rest
+// moves to the slice's start) or from a position on.
+func TestIDRun(t *testing.T) {
+	var r idRun
+	var ids []uuid.UUID
+	for i := 0; i < 10_000; i++ {
+		id := eventstore.NewID()
+		ids = append(ids, id)
+		r.push(id, eventstore.Position(i+1))
+	}
+	if r.dropFront(2) {
+		t.Fatal("dropped the id at position 2 while position 1 is first")
+	}
+	for i := 0; i < 6_000; i++ {
+		if !r.dropFront(eventstore.Position(i + 1)) {
+			t.Fatalf("could not drop position %d", i+1)
+		}
+		if i+1 == 5_000 && (r.off != 0 || len(r.entries) != 5_000) {
+			t.Errorf("after dropping 5,000 of 10,000: off %d, %d entries; want the rest moved to the start", r.off, len(r.entries))
+		}
+	}
+	r.dropFrom(9_001)
+	for i, id := range ids {
+		pos, ok := r.find(&id)
+		if want := i >= 6_000 && i < 9_000; ok != want || ok && pos != eventstore.Position(i+1) {
+			t.Fatalf("id %d: found %v at %d; want found %v at %d", i, ok, pos, want, i+1)
+		}
+	}
+	for i := 6_000; i < 9_000; i++ {
+		if !r.dropFront(eventstore.Position(i + 1)) {
+			t.Fatalf("could not drop position %d", i+1)
+		}
+	}
+	if r.off != 0 || len(r.entries) != 0 {
+		t.Errorf("emptied: off %d, %d entries; want none", r.off, len(r.entries))
+	}
+	r.push(ids[0], 1) // an emptied run takes ids again
+	if pos, ok := r.find(&ids[0]); !ok || pos != 1 {
+		t.Errorf("after emptying: find = %d, %v", pos, ok)
+	}
+}
+
+// BenchmarkStageIDs is the builder's id bookkeeping for one appended event
+// as the store does it: the checks that the id is not recorded (outside
+// and then under the builder's lock), adding it to a group, and the
+// applier forgetting the oldest 32,768 ids whenever 65,536 wait. Random
+// ids (version 4, or 5 from an idempotency key) take the map; the
+// time-ordered ids NewID makes take the ordered run and skip the checks.
+// The ids are made before the timer starts.
+func BenchmarkStageIDs(b *testing.B) {
+	const applyAt, applyMax = 65_536, 32_768
+	for _, c := range []struct {
+		name  string
+		newID func() uuid.UUID
+	}{{"ids=random", uuid.New}, {"ids=time-ordered", eventstore.NewID}} {
+		b.Run(c.name, func(b *testing.B) {
+			s := &Store{}
+			s.v7InDB.Store(0) // an empty ledger.db, read
+			s.b.ids = make(map[uuid.UUID]eventstore.Position)
+			s.b.streams = make(map[string]uint64)
+			s.ids.Store(newIDFilter(1 << 20))
+			ids := make([]uuid.UUID, b.N)
+			for i := range ids {
+				ids[i] = c.newID()
+			}
+			rec := make([]byte, 560)
+			g := s.b.newGroup()
+			b.ResetTimer()
+			for i := range ids {
+				id := &ids[i]
+				pos := eventstore.Position(i + 1)
+				if f := s.ids.Load(); !s.newV7(id) && f.mayContain(id) {
+					b.Fatal("a new id may be in ledger.db")
+				}
+				if !s.newV7(id) {
+					if _, found := s.b.lookUp(id); found {
+						b.Fatal("a new id is staged")
+					}
+				}
+				s.b.add(g, &eventstore.Event{EventData: eventstore.EventData{ID: *id}, Stream: "s", Position: pos}, rec)
+				if len(g.entries) == 64 {
+					g.frames, g.entries = g.frames[:0], g.entries[:0]
+				}
+				if waiting := int(pos) - int(s.appliedPos.Load()); waiting == applyAt {
+					first := s.appliedPos.Load() + 1
+					for j := range applyMax {
+						p := eventstore.Position(first) + eventstore.Position(j)
+						s.b.forget(&ids[p-1], p)
+					}
+					s.appliedPos.Add(applyMax)
+				}
+			}
+		})
 	}
 }
