@@ -414,7 +414,7 @@ func (s *Store) create() error {
 
 // recover opens the write-ahead log and puts the events it holds beyond
 // ledger.db's head back in memory, for the applier to commit, and their
-// ids in the builder's map (see builder).
+// ids in the builder's index (see builder).
 func (s *Store) recover() error {
 	w, frames, err := openWAL(s.dir, s.applied, s.segmentMinSize, s.segmentMaxSize)
 	if err != nil {
@@ -436,10 +436,7 @@ func (s *Store) recover() error {
 		}
 		s.streams[e.Stream] = e.Revision
 		s.mem.add(memEntry{stream: e.Stream, rev: e.Revision, id: e.ID, rec: f.record})
-		s.b.ids[e.ID] = f.pos
-		if hi, ok := v7High(&e.ID); ok {
-			s.b.v7Max.Store(max(s.b.v7Max.Load(), hi))
-		}
+		s.b.index(e.ID, f.pos)
 		s.durableTime = max(s.durableTime, e.RecordedAt.UnixNano())
 	}
 	s.head.Store(uint64(s.applied) + uint64(len(frames)))

@@ -365,9 +365,6 @@ type recordedSet struct {
 func (s *Store) recordedSet(r *writeReq) (recordedSet, error) {
 	rs := recordedSet{r: r}
 	lookUp := func(id uuid.UUID) error {
-		if s.newV7(&id) {
-			return nil
-		}
 		pos, ok := s.b.lookUp(&id)
 		if !ok {
 			return nil
@@ -461,22 +458,35 @@ func (b *builder) reset(s *Store) {
 func (b *builder) add(g *group, e *eventstore.Event, rec []byte) {
 	g.frames = appendFrame(g.frames, e.Position, rec)
 	g.entries = append(g.entries, memEntry{stream: e.Stream, rev: e.Revision, id: e.ID, rec: rec})
-	if hi, ok := v7High(&e.ID); ok && hi > b.v7Max.Load() {
-		b.newest.push(e.ID, e.Position)
-		b.v7Max.Store(hi)
-	} else {
-		b.ids[e.ID] = e.Position
-	}
+	b.index(e.ID, e.Position)
 	b.streams[e.Stream] = e.Revision
 }
 
+// index records the position of an event not yet in ledger.db, staged or
+// recovered, in position order: a version 7 id newer than every id so far
+// at the end of newest, any other id in ids. The builder's lock is held,
+// or the store is opening.
+func (b *builder) index(id uuid.UUID, pos eventstore.Position) {
+	if hi, ok := v7High(&id); ok && hi > b.v7Max.Load() {
+		b.newest.push(id, pos)
+		b.v7Max.Store(hi)
+		return
+	}
+	b.ids[id] = pos
+}
+
 // lookUp returns the position of the staged or unapplied event with id,
-// if there is one. The builder's lock is held.
+// if there is one. A version 7 id newer than v7Max was never indexed, so
+// it is not looked for. The builder's lock is held.
 func (b *builder) lookUp(id *uuid.UUID) (eventstore.Position, bool) {
+	hi, v7 := v7High(id)
+	if v7 && hi > b.v7Max.Load() {
+		return 0, false
+	}
 	if pos, ok := b.ids[*id]; ok {
 		return pos, true
 	}
-	if _, v7 := v7High(id); v7 {
+	if v7 {
 		return b.newest.find(id)
 	}
 	return 0, false
@@ -561,8 +571,8 @@ func v7High(id *uuid.UUID) (uint64, bool) {
 // its id index (v7InDB, the largest possible value until it has). An id
 // of another version never equals one of version 7. Ids from NewID
 // increase within a process, so an append of new events, with no
-// idempotency key, skips looking for its ids in memory and in ledger.db;
-// any other id (version 4 or 5, or a version 7 id that is not the newest)
+// idempotency key, skips looking for its ids in ledger.db (and, by the
+// first bound alone, builder.lookUp skips memory); any other id (version 4 or 5, or a version 7 id that is not the newest)
 // is looked up as before. Both bounds only grow once the applier has read
 // the index (v7InDB starts above every id and is then set to what ledger.db
 // holds, which later reads can only raise), so a true answer stays right

@@ -302,16 +302,26 @@ func TestRetryInFlight(t *testing.T) {
 
 	// A failed write forgets its events' ids: appended again, they are
 	// new events, not retries.
+	appendAfterFailedWrite(t, s, "c", eventstore.NoStream, testEvent(2), 3)
+}
+
+// appendAfterFailedWrite appends d while every write-ahead log write
+// fails, checks that the append fails with ErrUnavailable, then appends d
+// again with the log working and checks that it is a new event at wantPos
+// (not a retry of the failed one), which it returns.
+func appendAfterFailedWrite(t *testing.T, s *Store, stream string, expected eventstore.ExpectedRevision, d eventstore.EventData, wantPos eventstore.Position) eventstore.Event {
+	t.Helper()
+	ctx := context.Background()
 	s.wal.fault = func([]byte) (int, error) { return 0, errors.New("injected I/O error") }
-	lost := testEvent(2)
-	if _, err := s.Append(ctx, "c", eventstore.NoStream, lost); !errors.Is(err, eventstore.ErrUnavailable) {
+	if _, err := s.Append(ctx, stream, expected, d); !errors.Is(err, eventstore.ErrUnavailable) {
 		t.Fatalf("append during a failing write: err = %v, want ErrUnavailable", err)
 	}
 	s.wal.fault = nil
-	res, err := s.Append(ctx, "c", eventstore.NoStream, lost)
-	if err != nil || res.Duplicate || res.Events[0].Position != 3 {
-		t.Fatalf("append after the failure = %+v, %v; want a new event at position 3", res, err)
+	res, err := s.Append(ctx, stream, expected, d)
+	if err != nil || res.Duplicate || res.Events[0].Position != wantPos {
+		t.Fatalf("append after the failure = %+v, %v; want a new event at position %d", res, err, wantPos)
 	}
+	return res.Events[0]
 }
 
 // TestRetryAfterRecovery retries appends whose originals are only in the
@@ -816,22 +826,14 @@ func TestRetryNewestIDs(t *testing.T) {
 
 	// A failed write forgets its newest ids: appended again, they are
 	// new events at the positions the failed write would have had.
-	reopened.wal.fault = func([]byte) (int, error) { return 0, errors.New("injected I/O error") }
 	lost := testEvent(9)
 	lost.ID = eventstore.NewID()
-	if _, err := reopened.Append(ctx, "s", eventstore.Any, lost); !errors.Is(err, eventstore.ErrUnavailable) {
-		t.Fatalf("append during a failing write: err = %v, want ErrUnavailable", err)
-	}
-	reopened.wal.fault = nil
-	res, err := reopened.Append(ctx, "s", eventstore.Any, lost)
-	if err != nil || res.Duplicate || res.Events[0].Position != 4 {
-		t.Fatalf("append after the failure = %+v, %v; want a new event at position 4", res, err)
-	}
-	retry(reopened, "after a failed write", lost, res.Events[0])
+	written := appendAfterFailedWrite(t, reopened, "s", eventstore.Any, lost, 4)
+	retry(reopened, "after a failed write", lost, written)
 	if err := reopened.flush(); err != nil {
 		t.Fatal(err)
 	}
-	retry(reopened, "after a failed write, in ledger.db", lost, res.Events[0])
+	retry(reopened, "after a failed write, in ledger.db", lost, written)
 }
 
 // TestIDRun checks the run of newest ids: found by binary search while
@@ -909,10 +911,8 @@ func BenchmarkStageIDs(b *testing.B) {
 				if f := s.ids.Load(); !s.newV7(id) && f.mayContain(id) {
 					b.Fatal("a new id may be in ledger.db")
 				}
-				if !s.newV7(id) {
-					if _, found := s.b.lookUp(id); found {
-						b.Fatal("a new id is staged")
-					}
+				if _, found := s.b.lookUp(id); found {
+					b.Fatal("a new id is staged")
 				}
 				s.b.add(g, &eventstore.Event{EventData: eventstore.EventData{ID: *id}, Stream: "s", Position: pos}, rec)
 				if len(g.entries) == 64 {
