@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -42,21 +43,17 @@ func (r HTTPResult) String() string {
 // wrk does). It measures each request's latency, from sending to the
 // last byte of the answer. The client does not decompress: a response
 // sent gzipped counts its compressed bytes.
+//
+// Each client writes its requests and reads the answers on its own
+// connection with net/http's HTTP/1.1 codec (Request.Write,
+// ReadResponse), as wrk does with its own, rather than through an
+// http.Transport, whose goroutines and channels per connection take CPU
+// that, on a machine the server shares, is taken from the server being
+// measured (pages of 100 rows of the national rankings, 5 interleaved
+// rounds: 11,000 -> 13,200 requests/s, p99 19.3 -> 16.7 ms). A
+// connection the server closes, or that fails, is dialled again for the
+// next request.
 func HTTPLoad(ctx context.Context, clients int, d time.Duration, newRequest func(c, i int) (*http.Request, error)) HTTPResult {
-	transport := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        clients,
-		MaxIdleConnsPerHost: clients,
-		MaxConnsPerHost:     clients,
-		DisableCompression:  true,
-		IdleConnTimeout:     time.Minute,
-		// A page of rankings is about 100 KiB: read it through a 64 KiB
-		// buffer rather than net/http's 4 KiB, so that the client takes
-		// less of the CPU it shares with the server it measures.
-		ReadBufferSize: 64 << 10,
-	}
-	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var (
@@ -70,6 +67,12 @@ func HTTPLoad(ctx context.Context, clients int, d time.Duration, newRequest func
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			lc := &loadConn{}
+			// The end of the run closes the connection, so that a
+			// request waiting for its answer ends too.
+			stop := context.AfterFunc(ctx, lc.close)
+			defer stop()
+			defer lc.close()
 			var lat []time.Duration
 			var n, errs int
 			var bytes int64
@@ -81,19 +84,11 @@ func HTTPLoad(ctx context.Context, clients int, d time.Duration, newRequest func
 					break
 				}
 				t := time.Now()
-				resp, err := client.Do(req.WithContext(ctx))
-				if err == nil {
-					var m int64
-					m, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					bytes += m
-					if err == nil && resp.StatusCode/100 != 2 {
-						err = fmt.Errorf("%s %s: %s", req.Method, req.URL.Path, resp.Status)
-					}
-				}
+				m, err := lc.roundTrip(req)
 				if ctx.Err() != nil {
 					break // cut short by the end of the run: not counted
 				}
+				bytes += m
 				if err != nil {
 					errs++
 					if first == "" {
@@ -119,4 +114,95 @@ func HTTPLoad(ctx context.Context, clients int, d time.Duration, newRequest func
 	res.Elapsed = time.Since(start)
 	res.Latency = Summarize(all)
 	return res
+}
+
+// loadConn is one client's connection, dialled when first needed and
+// again after it was dropped; close ends it for good (from any
+// goroutine: the end of the run), while the client's goroutine alone
+// dials, sends and reads.
+type loadConn struct {
+	br *bufio.Reader
+	bw *bufio.Writer
+
+	mu     sync.Mutex
+	conn   net.Conn
+	closed bool
+}
+
+// close closes the connection and keeps roundTrip from dialling again.
+func (lc *loadConn) close() {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	lc.closed = true
+	if lc.conn != nil {
+		lc.conn.Close()
+	}
+}
+
+// drop closes the connection after a failure or the server's
+// "Connection: close"; the next request dials again.
+func (lc *loadConn) drop() {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.conn != nil {
+		lc.conn.Close()
+		lc.conn = nil
+	}
+}
+
+// dial connects to addr unless the connection is closed for good.
+func (lc *loadConn) dial(addr string) error {
+	c, err := (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.closed {
+		c.Close()
+		return net.ErrClosed
+	}
+	lc.conn = c
+	if lc.br == nil {
+		// A page of rankings is about 100 KiB: read it through 64 KiB
+		// rather than bufio's 4 KiB, in fewer read calls.
+		lc.br, lc.bw = bufio.NewReaderSize(c, 64<<10), bufio.NewWriter(c)
+	} else {
+		lc.br.Reset(c)
+		lc.bw.Reset(c)
+	}
+	return nil
+}
+
+// roundTrip sends req and reads its answer to the end, within 30
+// seconds: it returns the body's size, and an error for a failure or a
+// status other than 2xx.
+func (lc *loadConn) roundTrip(req *http.Request) (int64, error) {
+	if lc.conn == nil {
+		if err := lc.dial(req.URL.Host); err != nil {
+			return 0, err
+		}
+	}
+	_ = lc.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	err := req.Write(lc.bw)
+	if err == nil {
+		err = lc.bw.Flush()
+	}
+	var resp *http.Response
+	if err == nil {
+		resp, err = http.ReadResponse(lc.br, req)
+	}
+	if err != nil {
+		lc.drop()
+		return 0, err
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.Close {
+		lc.drop()
+	}
+	if err == nil && resp.StatusCode/100 != 2 {
+		err = fmt.Errorf("%s %s: %s", req.Method, req.URL.Path, resp.Status)
+	}
+	return n, err
 }
