@@ -85,12 +85,16 @@ func (s *Server) handle(method, path string, roles []domain.Role, h handlerFunc)
 			}
 			return
 		}
-		// Hash the body as the handler reads it, to fingerprint the
-		// request behind an Idempotency-Key.
-		body := &hashedBody{ReadCloser: r.Body, h: sha256.New()}
-		r.Body = body
 		ctx := context.WithValue(r.Context(), principalKey, p)
-		r = r.WithContext(context.WithValue(ctx, bodyKey, body))
+		if method != http.MethodGet {
+			// Hash the body as the handler reads it, to fingerprint the
+			// request behind an Idempotency-Key (a read records nothing,
+			// so has none).
+			body := &hashedBody{ReadCloser: r.Body, h: sha256.New()}
+			r.Body = body
+			ctx = context.WithValue(ctx, bodyKey, body)
+		}
+		r = r.WithContext(ctx)
 		if err := h(w, r, p); err != nil {
 			s.Error(w, r, err)
 		}

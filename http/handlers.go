@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -332,16 +333,16 @@ func (s *Server) rankings(w http.ResponseWriter, r *http.Request, p domain.Princ
 	if !ok || p.Role == domain.RolePublic && cur.Published == nil {
 		return domain.Errorf(domain.ENOTFOUND, "No campaign %q.", vars(r, "campaign"))
 	}
-	format, err := exportFormat(r)
+	q := r.URL.Query()
+	format, err := exportFormat(q)
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
 	block := domain.Block(q.Get("block"))
 	if block != "" && !block.Valid() {
 		return domain.Invalid("Unknown block.", domain.FieldError{Field: "block", Detail: "use so or huyen"})
 	}
-	limit, offset, paged, err := pageParams(r)
+	limit, offset, paged, err := pageParams(q)
 	if err != nil {
 		return err
 	}
@@ -406,8 +407,7 @@ const MaxRankingsPage = 1000
 // pageParams reads ?limit= and ?offset= of the rankings: paged is false
 // when neither is given (the whole rankings); offset alone pages by
 // MaxRankingsPage.
-func pageParams(r *http.Request) (limit, offset int, paged bool, err error) {
-	q := r.URL.Query()
+func pageParams(q url.Values) (limit, offset int, paged bool, err error) {
 	l, o := q.Get("limit"), q.Get("offset")
 	if l == "" && o == "" {
 		return 0, 0, false, nil
@@ -821,7 +821,7 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, p domain.Principa
 	if err != nil {
 		return err
 	}
-	format, err := exportFormat(r)
+	format, err := exportFormat(r.URL.Query())
 	if err != nil {
 		return err
 	}

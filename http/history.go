@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -89,9 +90,9 @@ func (s *Server) rankingsAsOf(r *http.Request, campaign string) (RankingsView, e
 	return RankingsView{Rankings: rk, AsOf: &at}, nil
 }
 
-// exportFormat reads ?format=: "" or json, xlsx, csv.
-func exportFormat(r *http.Request) (string, error) {
-	switch f := r.URL.Query().Get("format"); f {
+// exportFormat reads ?format= from a request's query: "" or json, xlsx, csv.
+func exportFormat(q url.Values) (string, error) {
+	switch f := q.Get("format"); f {
 	case "", "json", "xlsx", "csv":
 		return f, nil
 	default:
