@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/pprof"
 	"time"
 
 	"github.com/parledger/parledger/eventstore"
@@ -18,6 +19,10 @@ type RebuildOptions struct {
 	// exist yet. Empty rebuilds the in-memory projections only, as a
 	// server does on every later start, its timeline being on disk.
 	Timeline string
+	// HeapProfile, when set, receives a heap profile (pprof) taken once
+	// the projections have caught up, while they are still held: what
+	// LiveHeap counts.
+	HeapProfile io.Writer
 }
 
 // RebuildResult is what Rebuild measured.
@@ -90,6 +95,11 @@ func Rebuild(ctx context.Context, store eventstore.Store, opts RebuildOptions) (
 		}
 	}
 	res := RebuildResult{Events: uint64(head), Duration: elapsed, CPU: cpu, PeakHeap: peak, LiveHeap: LiveHeap()}
+	if opts.HeapProfile != nil {
+		if err := pprof.WriteHeapProfile(opts.HeapProfile); err != nil {
+			return RebuildResult{}, fmt.Errorf("heap profile: %w", err)
+		}
+	}
 	for _, c := range board.Campaigns() {
 		res.Units += c.Units
 	}

@@ -1,13 +1,17 @@
 package bench_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/parledger/parledger/bench"
 	"github.com/parledger/parledger/eventstore/bolt"
+	"github.com/parledger/parledger/loadgen"
 )
 
 // benchLedgerDir is the ledger BenchmarkRebuild replays:
@@ -55,5 +59,38 @@ func BenchmarkRebuild(b *testing.B) {
 			b.ReportMetric(rate/float64(b.N)/jsonRate, "x_json_decode")
 			b.ReportMetric(peak/(1<<20), "peak_heap_MiB")
 		})
+	}
+}
+
+// TestRebuild replays a small generated campaign and checks what Rebuild
+// reports, and that HeapProfile receives a profile of the heap it counts.
+func TestRebuild(t *testing.T) {
+	ctx := context.Background()
+	store, err := bolt.Open(t.TempDir(), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	n, err := loadgen.Import(ctx, store, loadgen.DefaultConfig(6), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var profile bytes.Buffer
+	res, err := bench.Rebuild(ctx, store, bench.RebuildOptions{HeapProfile: &profile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Events != uint64(n) || res.Units != 6 || res.LiveHeap == 0 || res.PeakHeap < res.LiveHeap/2 {
+		t.Errorf("%+v after importing %d events of 6 units", res, n)
+	}
+	// A pprof profile is gzipped protobuf; it names the scoreboard's
+	// allocations among the live objects.
+	zr, err := gzip.NewReader(&profile)
+	if err != nil {
+		t.Fatalf("heap profile: %v", err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil || !bytes.Contains(raw, []byte("projections.")) {
+		t.Errorf("heap profile of %d bytes (%v) names no projections' function", len(raw), err)
 	}
 }

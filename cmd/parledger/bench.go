@@ -153,6 +153,7 @@ func benchRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("bench rebuild", flag.ContinueOnError)
 	data, storeURL := storeFlags(fs)
 	timeline := fs.Bool("timeline", false, "build the score timeline too, as a first start does (in a temporary file)")
+	heapProfile := fs.String("heap-profile", "", "write a heap profile of what the projections and the store hold once caught up to this file (go tool pprof)")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -170,10 +171,23 @@ func benchRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		defer os.RemoveAll(dir)
 		opts.Timeline = filepath.Join(dir, "timeline.db")
 	}
+	var profile *os.File
+	if *heapProfile != "" {
+		if profile, err = os.Create(*heapProfile); err != nil {
+			return err
+		}
+		defer profile.Close()
+		opts.HeapProfile = profile
+	}
 	jsonRate := bench.JSONDecodeRate(time.Second)
 	res, err := bench.Rebuild(ctx, store, opts)
 	if err != nil {
 		return err
+	}
+	if profile != nil {
+		if err := profile.Close(); err != nil {
+			return fmt.Errorf("heap profile: %w", err)
+		}
 	}
 	jsonRate = (jsonRate + bench.JSONDecodeRate(time.Second)) / 2
 	rss := bench.MaxRSS()
