@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 )
@@ -150,8 +151,16 @@ func (lc *loadConn) drop() {
 	}
 }
 
-// dial connects to addr unless the connection is closed for good.
-func (lc *loadConn) dial(addr string) error {
+// dial connects to u's host (port 80 unless it names one) unless the
+// connection is closed for good.
+func (lc *loadConn) dial(u *url.URL) error {
+	if u.Scheme != "http" {
+		return fmt.Errorf("%s: the load client speaks HTTP/1.1 without TLS: give an http:// URL", u.Redacted())
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
 	c, err := (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).Dial("tcp", addr)
 	if err != nil {
 		return err
@@ -179,7 +188,7 @@ func (lc *loadConn) dial(addr string) error {
 // status other than 2xx.
 func (lc *loadConn) roundTrip(req *http.Request) (int64, error) {
 	if lc.conn == nil {
-		if err := lc.dial(req.URL.Host); err != nil {
+		if err := lc.dial(req.URL); err != nil {
 			return 0, err
 		}
 	}

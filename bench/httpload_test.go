@@ -129,6 +129,10 @@ func TestHTTPLoadEnds(t *testing.T) {
 	if res.Requests != 0 || res.Errors == 0 || !strings.Contains(res.FirstError, "refused") {
 		t.Errorf("no server: %d requests, %d errors (%s); want errors", res.Requests, res.Errors, res.FirstError)
 	}
+	res = bench.HTTPLoad(context.Background(), 1, 100*time.Millisecond, get(strings.Replace(silent, "http:", "https:", 1)))
+	if res.Requests != 0 || res.Errors == 0 || !strings.Contains(res.FirstError, "give an http:// URL") {
+		t.Errorf("https: %d requests, %d errors (%s); want each refused by the client", res.Requests, res.Errors, res.FirstError)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start = time.Now()
