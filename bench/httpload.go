@@ -68,7 +68,9 @@ func HTTPLoad(ctx context.Context, clients int, d time.Duration, newRequest func
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lc := &loadConn{}
+			// A page of rankings is about 100 KiB: read through 64 KiB
+			// rather than bufio's default 4 KiB.
+			lc := &loadConn{br: bufio.NewReaderSize(nil, 64<<10), bw: bufio.NewWriter(nil)}
 			// The end of the run closes the connection, so that a
 			// request waiting for its answer ends too.
 			stop := context.AfterFunc(ctx, lc.close)
@@ -120,7 +122,7 @@ func HTTPLoad(ctx context.Context, clients int, d time.Duration, newRequest func
 // loadConn is one client's connection, dialled when first needed and
 // again after it was dropped; close ends it for good (from any
 // goroutine: the end of the run), while the client's goroutine alone
-// dials, sends and reads.
+// dials, sends and reads, through br and bw, which each dial resets.
 type loadConn struct {
 	br *bufio.Reader
 	bw *bufio.Writer
@@ -172,14 +174,8 @@ func (lc *loadConn) dial(u *url.URL) error {
 		return net.ErrClosed
 	}
 	lc.conn = c
-	if lc.br == nil {
-		// A page of rankings is about 100 KiB: read it through 64 KiB
-		// rather than bufio's 4 KiB, in fewer read calls.
-		lc.br, lc.bw = bufio.NewReaderSize(c, 64<<10), bufio.NewWriter(c)
-	} else {
-		lc.br.Reset(c)
-		lc.bw.Reset(c)
-	}
+	lc.br.Reset(c)
+	lc.bw.Reset(c)
 	return nil
 }
 
