@@ -450,7 +450,8 @@ func jsonError(err error, body []byte, t reflect.Type) error {
 		}
 		return domain.Invalid("The body has a field this request does not take.", domain.FieldError{Field: name, Detail: "unknown field"})
 	}
-	return domain.Invalid(fmt.Sprintf("The body could not be decoded: %s.", strings.TrimPrefix(err.Error(), "json: ")))
+	// The error may quote the body's bytes, which need not be UTF-8.
+	return domain.Invalid(fmt.Sprintf("The body could not be decoded: %s.", strings.ToValidUTF8(strings.TrimPrefix(err.Error(), "json: "), "\uFFFD")))
 }
 
 func typeName(t string) string {
