@@ -133,6 +133,9 @@ type Store struct {
 	applyDelay                     time.Duration
 	maxMemEvents, maxMemBytes      int
 	segmentMinSize, segmentMaxSize int64
+	// bufferedWAL, set only by tests, makes the write-ahead log use
+	// buffered writes and fdatasync even where direct writes work.
+	bufferedWAL bool
 	// applyFault, set only by tests, makes the applier's commits fail
 	// while it returns an error; migrateFault fails a conversion from
 	// formatV1 before a transaction.
@@ -416,7 +419,7 @@ func (s *Store) create() error {
 // ledger.db's head back in memory, for the applier to commit, and their
 // ids in the builder's index (see builder).
 func (s *Store) recover() error {
-	w, frames, err := openWAL(s.dir, s.applied, s.segmentMinSize, s.segmentMaxSize)
+	w, frames, err := openWAL(s.dir, s.applied, s.segmentMinSize, s.segmentMaxSize, s.bufferedWAL)
 	if err != nil {
 		return err
 	}

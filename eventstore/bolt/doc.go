@@ -8,7 +8,7 @@ promises an operator; docs/encoding.md gives its file formats.
 An Append checks its request on the caller's goroutine, against the state
 the log will have once every group before it is durable, and joins the
 group being built. A syncer goroutine writes each group to the
-write-ahead log with one write and one fdatasync, then publishes it to
+write-ahead log with one synchronous write, then publishes it to
 memory and answers its appends: an append returns only after its events
 are on disk. The next group fills while the syncer waits for the disk. If a
 write fails, nothing of it, or of the group checked against it, is

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -12,17 +13,20 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/parledger/parledger/eventstore"
 )
 
-// The write-ahead log makes an append durable with one write and one
-// fdatasync for a whole group of appends. It is a directory of segment
-// files, each named by the position of its first event (20 decimal
-// digits, then ".log"). A segment is a sequence of frames, and each group
-// write is its events' frames followed by one commit frame:
+// The write-ahead log makes an append durable with one synchronous write
+// for a whole group of appends: direct (O_DIRECT|O_DSYNC, see writeDirect)
+// where the file system allows it, else a buffered write and fdatasync.
+// It is a directory of segment files, each named by the position of its
+// first event (20 decimal digits, then ".log"). A segment is a sequence
+// of frames, and each group write is its events' frames followed by one
+// commit frame:
 //
 //	length   4 bytes  big-endian length of what follows the crc
 //	crc      4 bytes  CRC-32C of what follows it
@@ -39,11 +43,12 @@ import (
 // whose events are all committed there is deleted, or kept for reuse as a
 // later segment (see release): a segment is preallocated (filled with
 // zeros and synced) before its first use, so that appends overwrite blocks
-// the file system has already allocated and their fdatasync writes only
-// data, with no journal commit; reusing segments saves writing those zeros
-// again. A reused segment holds old frames after its data: their
-// positions lie before the segment's first position, so no scan takes
-// them for current ones.
+// the file system has already allocated and their syncs write only data,
+// with no journal commit (a direct write's padding too lies within the
+// preallocated length, whose sizes are whole blocks); reusing segments
+// saves writing those zeros again. A reused segment holds old frames
+// after its data: their positions lie before the segment's first
+// position, so no scan takes them for current ones.
 const (
 	walDir = "wal"
 	walExt = ".log"
@@ -83,6 +88,7 @@ type wal struct {
 	minSize, maxSize int64 // segmentMinSize and segmentMaxSize but in tests
 
 	f        *os.File // the last segment, open for writing
+	path     string   // its name (f's may be the spare's it was renamed from)
 	size     int64    // the length of its data
 	capacity int64    // its preallocated length
 
@@ -92,10 +98,29 @@ type wal struct {
 	spare     chan spareSegment
 	preparing bool // a spare is being prepared, or waits in spare
 
+	// direct is the last segment opened a second time, with O_DIRECT and
+	// O_DSYNC, for writes that go to the disk without the page cache and
+	// are durable when they return (see writeDirect); nil when the file
+	// system does not take such writes, or buffered is set: then groups
+	// are written through the page cache and fdatasync. tail holds the
+	// segment's bytes from the last directBlock boundary at or before
+	// size to size, which a direct write covers again; buf is the aligned
+	// memory of those writes.
+	direct   *os.File
+	buffered bool
+	tail     []byte
+	buf      []byte
+
 	// fault, set only by tests, makes a write fail after keep bytes of
 	// frames reached the file.
 	fault func(frames []byte) (keep int, err error)
 }
+
+// directBlock is the alignment of direct writes: their offset, length and
+// memory. Disks have logical blocks of 512 bytes or 4 KiB; a file system
+// that wants another alignment refuses the write (EINVAL), and the log
+// goes on with buffered writes.
+const directBlock = 4096
 
 // spareName is the file name of the segment being zero-filled; released
 // segments wait for reuse as recyclePrefix + a number + ".tmp". Open
@@ -120,10 +145,10 @@ type recoveredFrame struct {
 
 // openWAL opens the log in dir/wal, deletes segments whose events are all
 // at or before applied, and returns the committed frames after applied, in
-// order. A torn last write (a crash before its fdatasync returned, so never
+// order. A torn last write (a crash before the disk confirmed it, so never
 // acknowledged) is dropped; damage anywhere else is an ErrCorrupt error.
-func openWAL(dir string, applied eventstore.Position, minSize, maxSize int64) (*wal, []recoveredFrame, error) {
-	w := &wal{dir: filepath.Join(dir, walDir), spare: make(chan spareSegment, 1), minSize: minSize, maxSize: maxSize}
+func openWAL(dir string, applied eventstore.Position, minSize, maxSize int64, buffered bool) (*wal, []recoveredFrame, error) {
+	w := &wal{dir: filepath.Join(dir, walDir), spare: make(chan spareSegment, 1), minSize: minSize, maxSize: maxSize, buffered: buffered}
 	if err := os.MkdirAll(w.dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("open write-ahead log: %w", err)
 	}
@@ -193,7 +218,8 @@ func openWAL(dir string, applied eventstore.Position, minSize, maxSize int64) (*
 			f.Close()
 			return nil, nil, fmt.Errorf("open write-ahead log: %w", err)
 		}
-		w.f, w.size, w.capacity = f, end, info.Size()
+		w.f, w.path, w.size, w.capacity = f, w.segments[len(w.segments)-1].path, end, info.Size()
+		w.openDirect()
 	}
 	return w, frames, nil
 }
@@ -208,7 +234,7 @@ func openWAL(dir string, applied eventstore.Position, minSize, maxSize int64) (*
 // frame ledger.db lacks, if it is intact.
 //
 // In the last segment, the last group write may have been torn by a crash
-// before its fdatasync returned (so it was never acknowledged). Its frames
+// before the disk confirmed it (so it was never acknowledged). Its frames
 // lie within maxGroupWrite of the end of the data, and are zeroed so that
 // they cannot resurface. A frame of a position ledger.db lacks found
 // beyond that, or after a later group's commit, was acknowledged: losing
@@ -466,7 +492,8 @@ func (w *wal) create(first eventstore.Position) error {
 	if w.f != nil {
 		_ = w.f.Close()
 	}
-	w.f, w.size, w.capacity = sp.f, 0, sp.capacity
+	w.f, w.path, w.size, w.capacity = sp.f, path, 0, sp.capacity
+	w.openDirect()
 	w.mu.Lock()
 	w.segments = append(w.segments, segment{first: first, path: path})
 	w.mu.Unlock()
@@ -518,43 +545,139 @@ func zeroFile(path string, capacity int64) spareSegment {
 }
 
 // write appends one group's frames (whose first event is at first, and
-// which end with the group's commit frame) and syncs them. On failure it
-// cuts the segment back to where it was, so a later group never follows a
-// half-written one. A group larger than a whole segment goes into an
-// empty one, which grows past its preallocated length.
+// which end with the group's commit frame) and makes them durable. On
+// failure it puts the segment back as it was, so a later group never
+// follows a half-written one. A group larger than a whole segment goes
+// into an empty one, which grows past its preallocated length.
 func (w *wal) write(first eventstore.Position, frames []byte) error {
 	if w.size > 0 && w.size+int64(len(frames)) > w.capacity {
 		if err := w.create(first); err != nil {
 			return err
 		}
 	}
-	var n int
-	var err error
+	keep, fault := len(frames), error(nil)
 	if w.fault != nil {
-		var keep int
-		if keep, err = w.fault(frames); err != nil {
-			n, _ = w.f.WriteAt(frames[:keep], w.size)
+		if keep, fault = w.fault(frames); fault == nil {
+			keep = len(frames)
 		}
 	}
-	if err == nil {
-		n, err = w.f.WriteAt(frames, w.size)
-	}
-	if err == nil {
-		err = unix.Fdatasync(int(w.f.Fd()))
+	var err error
+	if w.direct != nil {
+		err = w.writeDirect(frames, keep, fault)
+		if fault == nil && errors.Is(err, unix.EINVAL) {
+			// The file system wants another alignment, and wrote
+			// nothing: go on with buffered writes.
+			w.closeDirect()
+			w.buffered = true
+			err = w.writeBuffered(frames, keep, fault)
+		}
+	} else {
+		err = w.writeBuffered(frames, keep, fault)
 	}
 	if err != nil {
-		if n > 0 {
-			if zerr := writeZeros(w.f, w.size, w.size+int64(n)); zerr == nil {
-				_ = unix.Fdatasync(int(w.f.Fd()))
-			}
-		}
-		return fmt.Errorf("write-ahead log %s: %w", w.f.Name(), err)
+		return fmt.Errorf("write-ahead log %s: %w", w.path, err)
 	}
 	w.size += int64(len(frames))
 	if w.size > w.capacity/2 {
 		w.prepare()
 	}
 	return nil
+}
+
+// writeBuffered writes frames at the end of the data through the page
+// cache, then calls fdatasync. fault, if not nil, is a test's error for a
+// write that stopped after keep bytes.
+func (w *wal) writeBuffered(frames []byte, keep int, fault error) error {
+	n, err := w.f.WriteAt(frames[:keep], w.size)
+	if err == nil {
+		err = fault
+	}
+	if err == nil {
+		err = unix.Fdatasync(int(w.f.Fd()))
+	}
+	if err != nil && n > 0 {
+		if zerr := writeZeros(w.f, w.size, w.size+int64(n)); zerr == nil {
+			_ = unix.Fdatasync(int(w.f.Fd()))
+		}
+	}
+	return err
+}
+
+// writeDirect writes frames at the end of the data with one direct,
+// synchronous write: whole blocks from the one that holds the end of the
+// data, so the tail first, then the frames, then zeros to the block's
+// end. The blocks it covers again hold the same bytes as before. This
+// saves the page cache's copy and writeback, and the fdatasync call: on
+// the 2-core development machine a group's sync took 7% less time
+// (docs/benchmarks.md). fault, if not nil, is a test's error for a write
+// that stopped after keep bytes.
+func (w *wal) writeDirect(frames []byte, keep int, fault error) error {
+	start := w.size &^ (directBlock - 1)
+	n := len(w.tail) + keep
+	buf := w.block(n)
+	copy(buf, w.tail)
+	copy(buf[len(w.tail):], frames[:keep])
+	clear(buf[n:])
+	_, err := w.direct.WriteAt(buf, start)
+	if err == nil {
+		err = fault
+	}
+	if err != nil {
+		// Put the blocks back as they were before the group: the tail,
+		// then zeros.
+		clear(buf[len(w.tail):])
+		_, _ = w.direct.WriteAt(buf, start)
+		return err
+	}
+	end := w.size + int64(len(frames))
+	from := end&^(directBlock-1) - start
+	w.tail = append(w.tail[:0], buf[from:end-start]...)
+	if cap(w.buf) > 1<<20 {
+		w.buf = nil // a very large group's buffer is not kept
+	}
+	return nil
+}
+
+// block returns aligned memory for a direct write of n bytes, rounded up
+// to whole blocks.
+func (w *wal) block(n int) []byte {
+	size := (n + directBlock - 1) &^ (directBlock - 1)
+	if cap(w.buf) < size {
+		raw := make([]byte, size+directBlock)
+		off := int(-uintptr(unsafe.Pointer(&raw[0])) & (directBlock - 1))
+		w.buf = raw[off : off+size : off+size]
+	}
+	return w.buf[:size]
+}
+
+// openDirect opens the last segment a second time for direct writes, and
+// reads its tail. Where that fails (a file system without
+// O_DIRECT, such as tmpfs before Linux 6.6), or the tail cannot be read,
+// the segment is written with buffered writes.
+func (w *wal) openDirect() {
+	w.closeDirect()
+	if w.buffered {
+		return
+	}
+	d, err := os.OpenFile(w.path, os.O_RDWR|unix.O_DIRECT|unix.O_DSYNC, 0)
+	if err != nil {
+		return
+	}
+	start := w.size &^ (directBlock - 1)
+	w.tail = slices.Grow(w.tail[:0], directBlock)[:w.size-start]
+	if _, err := w.f.ReadAt(w.tail, start); err != nil {
+		d.Close()
+		return
+	}
+	w.direct = d
+}
+
+// closeDirect closes the direct handle of the last segment, if any.
+func (w *wal) closeDirect() {
+	if w.direct != nil {
+		_ = w.direct.Close()
+		w.direct = nil
+	}
 }
 
 // release gives up every segment but the last whose events are all at or
@@ -605,6 +728,7 @@ func (w *wal) close() error {
 	}
 	w.recycled = nil
 	w.mu.Unlock()
+	w.closeDirect()
 	if w.f == nil {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,8 +71,16 @@ func checkLog(t *testing.T, s *Store, want ...eventstore.Event) {
 
 // TestWriteFailure injects failures into write-ahead log writes and checks
 // that nothing of a failed write is acknowledged, readable or recovered,
-// and that the store goes on working.
+// and that the store goes on working: with direct writes and with
+// buffered ones.
 func TestWriteFailure(t *testing.T) {
+	for _, m := range walModes {
+		t.Run(m.name, func(t *testing.T) { testWriteFailure(t, m.buffered) })
+	}
+}
+
+func testWriteFailure(t *testing.T, buffered bool) {
+	mode := func(s *Store) { s.bufferedWAL = buffered }
 	for _, tt := range []struct {
 		name string
 		keep func(frames []byte) int // bytes that reach the file before the failure
@@ -84,7 +93,7 @@ func TestWriteFailure(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := mustOpenTuned(t, dir, nil)
+			s := mustOpenTuned(t, dir, mode)
 			ctx := context.Background()
 			first, err := s.Append(ctx, "s", eventstore.NoStream, testEvent(0))
 			if err != nil {
@@ -102,6 +111,9 @@ func TestWriteFailure(t *testing.T) {
 			_, err = s.Append(ctx, "s", eventstore.Exact(0), lost, testEvent(2))
 			if !errors.Is(err, eventstore.ErrUnavailable) {
 				t.Fatalf("append during a failing write: err = %v, want ErrUnavailable", err)
+			}
+			if seg := filepath.Join(dir, walDir, "00000000000000000001.log"); !strings.Contains(err.Error(), seg+":") {
+				t.Errorf("error %q does not name the segment %s", err, seg)
 			}
 			checkLog(t, s, first.Events...)
 
@@ -121,7 +133,7 @@ func TestWriteFailure(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			s = mustOpenTuned(t, dir, nil)
+			s = mustOpenTuned(t, dir, mode)
 			checkLog(t, s, want...)
 			if rep, err := s.Verify(ctx); err != nil || rep.Events != 2 {
 				t.Errorf("Verify = %+v, %v", rep, err)
@@ -133,7 +145,7 @@ func TestWriteFailure(t *testing.T) {
 		// ran), with a failed write after them: reopening finds exactly
 		// the acknowledged ones.
 		dir := t.TempDir()
-		s := mustOpenTuned(t, dir, func(s *Store) { s.applyMin, s.applyDelay = 1<<30, time.Hour })
+		s := mustOpenTuned(t, dir, func(s *Store) { s.applyMin, s.applyDelay, s.bufferedWAL = 1<<30, time.Hour, buffered })
 		ctx := context.Background()
 		var want []eventstore.Event
 		for i := 0; i < 5; i++ {
@@ -147,7 +159,7 @@ func TestWriteFailure(t *testing.T) {
 		if _, err := s.Append(ctx, "s", eventstore.Any, testEvent(9)); !errors.Is(err, eventstore.ErrUnavailable) {
 			t.Fatalf("err = %v, want ErrUnavailable", err)
 		}
-		s2 := mustOpenTuned(t, copyDir(t, dir), nil)
+		s2 := mustOpenTuned(t, copyDir(t, dir), mode)
 		if got := s2.Stats().Pending; got != 5 {
 			t.Errorf("recovered %d events from the write-ahead log, want 5", got)
 		}
