@@ -564,12 +564,13 @@ func (w *wal) write(first eventstore.Position, frames []byte) error {
 	var err error
 	if w.direct != nil {
 		err = w.writeDirect(frames, keep, fault)
-		if fault == nil && errors.Is(err, unix.EINVAL) {
+		if errors.Is(err, unix.EINVAL) {
 			// The file system wants another alignment, and wrote
-			// nothing: go on with buffered writes.
+			// nothing (the blocks are put back all the same): go on
+			// with buffered writes, this group first.
 			w.closeDirect()
 			w.buffered = true
-			err = w.writeBuffered(frames, keep, fault)
+			err = w.writeBuffered(frames, len(frames), nil)
 		}
 	} else {
 		err = w.writeBuffered(frames, keep, fault)

@@ -410,3 +410,33 @@ func TestWALWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestWALDirectRefused has the file system refuse a direct write as
+// misaligned (EINVAL): the group is written the buffered way instead, the
+// log goes on that way, and nothing acknowledged is lost.
+func TestWALDirectRefused(t *testing.T) {
+	dir := t.TempDir()
+	tune := func(s *Store) { s.applyMin, s.applyDelay = 1<<30, time.Hour }
+	s := mustOpenTuned(t, dir, tune)
+	if s.wal.direct == nil {
+		t.Skip("the file system under the test's directory takes no direct writes")
+	}
+	ctx := context.Background()
+	var want []eventstore.Event
+	for i := 0; i < 6; i++ {
+		if i == 3 {
+			s.wal.fault = func([]byte) (int, error) { return 0, unix.EINVAL }
+		}
+		res, err := s.Append(ctx, "s", eventstore.Any, testEvent(i))
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		s.wal.fault = nil
+		want = append(want, res.Events...)
+	}
+	if s.wal.direct != nil || !s.wal.buffered {
+		t.Errorf("after a refused direct write: direct %v, buffered %v; want buffered writes", s.wal.direct != nil, s.wal.buffered)
+	}
+	checkLog(t, s, want...)
+	checkLog(t, mustOpenTuned(t, copyDir(t, dir), tune), want...)
+}
