@@ -49,7 +49,7 @@ func BenchmarkAppends(b *testing.B) {
 					}
 					a = pg
 				}
-				before, err := bench.FsyncRate(dir, 300*time.Millisecond)
+				before, err := bench.FsyncRate(dir, 500*time.Millisecond)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -59,7 +59,7 @@ func BenchmarkAppends(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				after, err := bench.FsyncRate(dir, 300*time.Millisecond)
+				after, err := bench.FsyncRate(dir, 500*time.Millisecond)
 				if err != nil {
 					b.Fatal(err)
 				}

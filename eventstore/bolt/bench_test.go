@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/parledger/parledger/bench"
 	"github.com/parledger/parledger/eventstore"
 )
 
@@ -31,30 +32,17 @@ func benchEvent() eventstore.EventData {
 	}
 }
 
-// fsyncRate measures how many write+fdatasync rounds per second the disk
-// under dir does right now: the ceiling for durable commits, since bbolt
-// syncs once or twice per commit.
+// fsyncRate measures how many durable 4 KiB writes per second the disk
+// under dir does right now, the faster of a write and fdatasync and a
+// direct synchronous write (bench.FsyncRate): the ceiling for durable
+// commits.
 func fsyncRate(tb testing.TB, dir string, d time.Duration) float64 {
 	tb.Helper()
-	f, err := os.Create(filepath.Join(dir, "fsync-probe"))
+	rate, err := bench.FsyncRate(dir, d)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	page := make([]byte, 4096)
-	n := 0
-	start := time.Now()
-	for time.Since(start) < d {
-		if _, err := f.WriteAt(page, int64(n%64)*4096); err != nil {
-			tb.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			tb.Fatal(err)
-		}
-		n++
-	}
-	return float64(n) / time.Since(start).Seconds()
+	return rate
 }
 
 // cpuTime returns the CPU time the process has used so far.
@@ -66,25 +54,16 @@ func cpuTime(tb testing.TB) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkFsync reports the disk's own rate of 4 KiB write + fsync.
+// BenchmarkFsync reports the disk's own rate of durable 4 KiB writes
+// (bench.FsyncRate, one second each time), which BenchmarkAppend and
+// BenchmarkGroupCommitFloor take as their ceiling.
 func BenchmarkFsync(b *testing.B) {
 	dir := b.TempDir()
-	f, err := os.Create(filepath.Join(dir, "probe"))
-	if err != nil {
-		b.Fatal(err)
+	var sum float64
+	for b.Loop() {
+		sum += fsyncRate(b, dir, time.Second)
 	}
-	defer f.Close()
-	page := make([]byte, 4096)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := f.WriteAt(page, int64(i%64)*4096); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fsyncs/s")
+	b.ReportMetric(sum/float64(b.N), "fsyncs/s")
 }
 
 // BenchmarkAppend measures durable appends of single events, by one writer
