@@ -22,6 +22,12 @@ var compactCases = []string{
 	// Not UTF-8 inside strings (a lone continuation byte, a truncated
 	// sequence, an encoded surrogate, an overlong form), or outside them:
 	"{\"a\":\"x\x80\"}", "\"\xc4\"", "\"\xed\xa0\x80\"", "\"\xc0\xaf\"", "[1,\xc4\x90]", "\"\xef\xbf\xbd\"",
+	// Longer strings with control bytes (0x1f refused, 0x20 and 0x7f
+	// not), backslashes, and bad UTF-8 after good Vietnamese, at
+	// different places.
+	"\"abcdefgh\tijkl\"", "\"abcdefghij\x1fk\"", "\"abcdefghij\x20k\"", "\"abcdefghij\x7fk\"",
+	`"abcdefghijklmn\u00e9op"`, `"abcdefghijklmno\"pq"`, `["abcdefgh\\","x"]`, "\"\x01bcdefghijklmnop\"",
+	"\"Đã ban hành kế hoạch\xff\"", "\"Đã ban hành kế hoạch đúng thời hạn\"",
 }
 
 func TestIsCompactJSON(t *testing.T) {
