@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,15 +42,6 @@ func fsyncRate(tb testing.TB, dir string, d time.Duration) float64 {
 		tb.Fatal(err)
 	}
 	return rate
-}
-
-// cpuTime returns the CPU time the process has used so far.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkFsync reports the disk's own rate of durable 4 KiB writes
@@ -99,13 +89,13 @@ func BenchmarkAppend(b *testing.B) {
 			}
 			defer s.Close()
 			before := fsyncRate(b, dir, 500*time.Millisecond)
-			cpu0 := cpuTime(b)
+			cpu0 := bench.CPUTime()
 			b.ResetTimer()
 			if err := appendConcurrently(s, writers, b.N, "assessment-", benchEvent); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
-			cpu := cpuTime(b) - cpu0
+			cpu := bench.CPUTime() - cpu0
 			elapsed := b.Elapsed().Seconds()
 			st := s.Stats()
 			rate := (before + fsyncRate(b, dir, 500*time.Millisecond)) / 2
@@ -298,7 +288,7 @@ func BenchmarkReadAll(b *testing.B) {
 		readAll(readStore)
 	})
 	b.ReportAllocs()
-	cpu0 := cpuTime(b)
+	cpu0 := bench.CPUTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		readAll(readStore)
@@ -308,5 +298,5 @@ func BenchmarkReadAll(b *testing.B) {
 	b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
 	// CPU time per event, all threads (the GC's included): on a busy
 	// machine it shows the cost when the wall clock cannot.
-	b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/events, "cpu_ns/event")
+	b.ReportMetric(float64((bench.CPUTime()-cpu0).Nanoseconds())/events, "cpu_ns/event")
 }

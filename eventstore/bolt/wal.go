@@ -652,9 +652,8 @@ func (w *wal) block(n int) []byte {
 }
 
 // openDirect opens the last segment a second time for direct writes, and
-// reads its tail. Where that fails (a file system without
-// O_DIRECT, such as tmpfs before Linux 6.6), or the tail cannot be read,
-// the segment is written with buffered writes.
+// reads its tail. Where that fails (a file system without O_DIRECT), or
+// the tail cannot be read, the segment is written with buffered writes.
 func (w *wal) openDirect() {
 	w.closeDirect()
 	if w.buffered {

@@ -572,11 +572,12 @@ func v7High(id *uuid.UUID) (uint64, bool) {
 // of another version never equals one of version 7. Ids from NewID
 // increase within a process, so an append of new events, with no
 // idempotency key, skips looking for its ids in ledger.db (and, by the
-// first bound alone, builder.lookUp skips memory); any other id (version 4 or 5, or a version 7 id that is not the newest)
-// is looked up as before. Both bounds only grow once the applier has read
-// the index (v7InDB starts above every id and is then set to what ledger.db
-// holds, which later reads can only raise), so a true answer stays right
-// for everything recorded before it was given.
+// first bound alone, builder.lookUp skips memory); any other id (version
+// 4 or 5, or a version 7 id that is not the newest) is looked up as
+// before. Both bounds only grow once the applier has read the index
+// (v7InDB starts above every id and is then set to what ledger.db holds,
+// which later reads can only raise), so a true answer stays right for
+// everything recorded before it was given.
 func (s *Store) newV7(id *uuid.UUID) bool {
 	hi, ok := v7High(id)
 	return ok && hi > s.b.v7Max.Load() && hi > s.v7InDB.Load()
