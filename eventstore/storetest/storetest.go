@@ -49,6 +49,7 @@ func Run(t *testing.T, h Harness) {
 		{"ExpectedRevision", testExpectedRevision},
 		{"RaceAtSameRevision", testRace},
 		{"ConcurrentStreams", testConcurrentStreams},
+		{"ReadYourAppend", testReadYourAppend},
 		{"IdempotentRetry", testIdempotent},
 		{"ErrInvalid", testInvalid},
 		{"ReadStream", testReadStream},
@@ -327,6 +328,66 @@ func testConcurrentStreams(t *testing.T, h Harness) {
 		if err := jsonUnmarshal(e.Payload, &payload); err != nil || uint64(payload.N) != e.Revision {
 			t.Fatalf("%s revision %d carries n=%d (%v): events of one writer out of order", e.Stream, e.Revision, payload.N, err)
 		}
+	}
+}
+
+// testReadYourAppend checks that an append, once answered, is visible to
+// every read at once, while other writers go on appending: a client that
+// reads right after its write (as the HTTP API's callers do) finds it.
+func testReadYourAppend(t *testing.T, h Harness) {
+	s, _ := h.Open(t)
+	const writers, each = 16, 25
+	ctx := context.Background()
+	var g errgroup.Group
+	for w := 0; w < writers; w++ {
+		g.Go(func() error {
+			stream := fmt.Sprintf("assessment-%03d", w)
+			for i := 0; i < each; i++ {
+				res, err := s.Append(ctx, stream, eventstore.Any, NewEvent("SelfScoreRecorded", i))
+				if err != nil {
+					return err
+				}
+				e := res.Events[0]
+				head, err := s.Head(ctx)
+				if err != nil {
+					return err
+				}
+				if head < e.Position {
+					return fmt.Errorf("%s: head %d after the append of position %d", stream, head, e.Position)
+				}
+				inLog := false
+				for got, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{From: e.Position, Limit: 1}) {
+					if err != nil {
+						return err
+					}
+					if got.ID != e.ID {
+						return fmt.Errorf("%s: ReadAll from %d gave event %s, not the append's %s", stream, e.Position, got.ID, e.ID)
+					}
+					inLog = true
+				}
+				if !inLog {
+					return fmt.Errorf("%s: ReadAll from %d right after the append found nothing", stream, e.Position)
+				}
+				last := eventstore.ReadStreamOptions{Direction: eventstore.Backwards, FromEnd: true, Limit: 1}
+				inStream := false
+				for got, err := range s.ReadStream(ctx, stream, last) {
+					if err != nil {
+						return err
+					}
+					if got.ID != e.ID {
+						return fmt.Errorf("%s: its last event is %s (revision %d), not the append's %s (revision %d)", stream, got.ID, got.Revision, e.ID, e.Revision)
+					}
+					inStream = true
+				}
+				if !inStream {
+					return fmt.Errorf("%s: reading the stream right after the append found nothing", stream)
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
 
