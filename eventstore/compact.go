@@ -163,6 +163,19 @@ func scanString(b []byte, i int) int {
 			return i + 1
 		case c < 0x20:
 			return -1
+		// Two- and three-byte characters whose continuation bytes may be
+		// any of 0x80–0xBF are checked in place (Vietnamese letters are
+		// nearly all such); the rest is decoded.
+		case c >= 0xC2 && c <= 0xDF:
+			if i+1 >= len(b) || b[i+1]&0xC0 != 0x80 {
+				return -1
+			}
+			i++
+		case c >= 0xE1 && c <= 0xEF && c != 0xED:
+			if i+2 >= len(b) || b[i+1]&0xC0 != 0x80 || b[i+2]&0xC0 != 0x80 {
+				return -1
+			}
+			i += 2
 		case c >= utf8.RuneSelf:
 			r, size := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && size == 1 {

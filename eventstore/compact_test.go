@@ -28,6 +28,14 @@ var compactCases = []string{
 	"\"abcdefgh\tijkl\"", "\"abcdefghij\x1fk\"", "\"abcdefghij\x20k\"", "\"abcdefghij\x7fk\"",
 	`"abcdefghijklmn\u00e9op"`, `"abcdefghijklmno\"pq"`, `["abcdefgh\\","x"]`, "\"\x01bcdefghijklmnop\"",
 	"\"Đã ban hành kế hoạch\xff\"", "\"Đã ban hành kế hoạch đúng thời hạn\"",
+	// Two- and three-byte characters at the edges of the ranges checked
+	// in place (C2–DF, E1–EC, EE–EF), next to those decoded (E0, ED, four
+	// bytes), complete, cut short by the quote or by the end, or with a
+	// byte that does not continue them.
+	"\"\xc2\x80\"", "\"\xdf\xbf\"", "\"\xc4\x41\"", "\"\xc4", "\"\xe1\x80\x80\"", "\"\xec\xbf\xbf\"",
+	"\"\xee\x80\x80\"", "\"\xef\xbf\xbf\"", "\"\xe1\x80\"", "\"\xe1\"", "\"\xe1\x80", "\"\xe1\x41\x80\"",
+	"\"\xe1\x80\x41\"", "\"\xe0\x80\x80\"", "\"\xe0\xa0\x80\"", "\"\xed\x9f\xbf\"", "\"\xf0\x9f\x98\x80\"",
+	"\"\xf4\x90\x80\x80\"",
 }
 
 func TestIsCompactJSON(t *testing.T) {
