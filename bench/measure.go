@@ -90,9 +90,10 @@ func syncRates(dir string, d time.Duration) (buffered, direct float64, err error
 	if err := f.Sync(); err != nil {
 		return 0, 0, err
 	}
-	zeros := make([]byte, 4096)
+	raw := make([]byte, 2*4096)
+	page := raw[int(-uintptr(unsafe.Pointer(&raw[0]))&4095):][:4096] // aligned, as O_DIRECT wants
 	buffered, err = writeRate(d/2, func(n int) error {
-		if _, err := f.WriteAt(zeros, int64(n%probePages)*4096); err != nil {
+		if _, err := f.WriteAt(page, int64(n%probePages)*4096); err != nil {
 			return err
 		}
 		return syscall.Fdatasync(int(f.Fd()))
@@ -105,8 +106,6 @@ func syncRates(dir string, d time.Duration) (buffered, direct float64, err error
 		return buffered, 0, nil // no direct writes on this file system
 	}
 	defer df.Close()
-	raw := make([]byte, 2*4096)
-	page := raw[int(-uintptr(unsafe.Pointer(&raw[0]))&4095):][:4096] // aligned, as O_DIRECT wants
 	direct, err = writeRate(d/2, func(n int) error {
 		_, err := df.WriteAt(page, int64(n%probePages)*4096)
 		return err

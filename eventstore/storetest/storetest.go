@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -355,32 +356,22 @@ func testReadYourAppend(t *testing.T, h Harness) {
 				if head < e.Position {
 					return fmt.Errorf("%s: head %d after the append of position %d", stream, head, e.Position)
 				}
-				inLog := false
-				for got, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{From: e.Position, Limit: 1}) {
-					if err != nil {
+				for _, read := range []struct {
+					what string
+					seq  iter.Seq2[eventstore.Event, error]
+				}{
+					{fmt.Sprintf("ReadAll from %d", e.Position), s.ReadAll(ctx, eventstore.ReadAllOptions{From: e.Position, Limit: 1})},
+					{"its last event", s.ReadStream(ctx, stream, eventstore.ReadStreamOptions{Direction: eventstore.Backwards, FromEnd: true, Limit: 1})},
+				} {
+					got, found, err := first(read.seq)
+					switch {
+					case err != nil:
 						return err
+					case !found:
+						return fmt.Errorf("%s: %s right after the append found nothing", stream, read.what)
+					case got.ID != e.ID:
+						return fmt.Errorf("%s: %s is event %s (revision %d), not the append's %s (revision %d)", stream, read.what, got.ID, got.Revision, e.ID, e.Revision)
 					}
-					if got.ID != e.ID {
-						return fmt.Errorf("%s: ReadAll from %d gave event %s, not the append's %s", stream, e.Position, got.ID, e.ID)
-					}
-					inLog = true
-				}
-				if !inLog {
-					return fmt.Errorf("%s: ReadAll from %d right after the append found nothing", stream, e.Position)
-				}
-				last := eventstore.ReadStreamOptions{Direction: eventstore.Backwards, FromEnd: true, Limit: 1}
-				inStream := false
-				for got, err := range s.ReadStream(ctx, stream, last) {
-					if err != nil {
-						return err
-					}
-					if got.ID != e.ID {
-						return fmt.Errorf("%s: its last event is %s (revision %d), not the append's %s (revision %d)", stream, got.ID, got.Revision, e.ID, e.Revision)
-					}
-					inStream = true
-				}
-				if !inStream {
-					return fmt.Errorf("%s: reading the stream right after the append found nothing", stream)
 				}
 			}
 			return nil
@@ -389,6 +380,16 @@ func testReadYourAppend(t *testing.T, h Harness) {
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// first returns the first event of seq, whether there was one, and the
+// first error. Unlike Collect it reports the error instead of failing the
+// test, so goroutines other than the test's may call it.
+func first(seq iter.Seq2[eventstore.Event, error]) (eventstore.Event, bool, error) {
+	for e, err := range seq {
+		return e, err == nil, err
+	}
+	return eventstore.Event{}, false, nil
 }
 
 func testIdempotent(t *testing.T, h Harness) {
