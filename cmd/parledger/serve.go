@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
@@ -48,6 +49,9 @@ type Config struct {
 	// sets it; zero leaves the runtime's own (GOGC's, when it is set).
 	// See DefaultGCPercent.
 	GCPercent int
+	// DebugAddr, when set, is the address of a second listener serving
+	// the Go runtime's profiles (PARLEDGER_DEBUG_ADDR; see debugServer).
+	DebugAddr string
 }
 
 // DefaultGCPercent is serve's garbage collector target unless GOGC is
@@ -77,6 +81,7 @@ func DefaultConfig() Config {
 	}
 	c.Store = os.Getenv("PARLEDGER_STORE")
 	c.OIDC = os.Getenv("PARLEDGER_OIDC")
+	c.DebugAddr = os.Getenv("PARLEDGER_DEBUG_ADDR")
 	if os.Getenv("GOGC") == "" {
 		c.GCPercent = DefaultGCPercent
 	}
@@ -100,6 +105,13 @@ func (c Config) Validate() error {
 	}
 	if c.GCPercent < 0 {
 		errs = append(errs, errors.New("--gc-percent must be a positive percentage, or 0 to leave the runtime's (GOGC)"))
+	}
+	if c.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--debug-addr %q is not a host:port address (e.g. 127.0.0.1:6060)", c.DebugAddr))
+		} else if c.DebugAddr == c.Addr {
+			errs = append(errs, errors.New("--debug-addr must differ from --addr: the profiles are served apart from the API"))
+		}
 	}
 	if c.CheckpointEvery < 0 {
 		errs = append(errs, errors.New("--checkpoint-every must not be negative"))
@@ -130,6 +142,7 @@ type Main struct {
 	Server  *ledgerhttp.Server
 	Logger  *slog.Logger
 
+	debug          *debugServer // nil unless Config.DebugAddr is set
 	stdout, stderr io.Writer
 	cancel         context.CancelFunc
 	wg             sync.WaitGroup
@@ -152,6 +165,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Config.Origin, "origin", m.Config.Origin, "the log's name in its signed checkpoints (PARLEDGER_ORIGIN)")
 	fs.DurationVar(&m.Config.CheckpointEvery, "checkpoint-every", m.Config.CheckpointEvery, "publish a signed checkpoint this often when the ledger grew (0: on demand only)")
 	fs.StringVar(&m.Config.OIDC, "oidc", m.Config.OIDC, "OpenID Connect configuration file: sign in with an identity provider too (PARLEDGER_OIDC)")
+	fs.StringVar(&m.Config.DebugAddr, "debug-addr", m.Config.DebugAddr, "serve the Go runtime's profiles (pprof, execution traces) on this address, apart from the API; keep it on loopback or a private network (PARLEDGER_DEBUG_ADDR; default off)")
 	fs.IntVar(&m.Config.GCPercent, "gc-percent", m.Config.GCPercent, "the garbage collector's target percentage, as GOGC (0: the runtime's; default 400 unless GOGC is set)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -233,6 +247,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if err := m.Server.Open(); err != nil {
 		return err
+	}
+	if m.Config.DebugAddr != "" {
+		if m.debug, err = openDebug(m.Config.DebugAddr, m.Logger); err != nil {
+			return err
+		}
+		m.Logger.Info("serving the runtime's profiles", "url", m.debug.URL())
 	}
 	m.wg.Add(1)
 	go func() {
@@ -352,6 +372,7 @@ func sanitizeID(s string) string {
 // projections and the store.
 func (m *Main) Close() error {
 	var errs []error
+	errs = append(errs, m.debug.close())
 	if m.Server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		errs = append(errs, m.Server.Close(ctx))
