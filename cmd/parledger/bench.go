@@ -37,6 +37,9 @@ const benchUsage = `parledger bench: measure parledger at national scale (see do
         GET a campaign's rankings (pages of --limit rows at random offsets)
   parledger bench scores  --url URL --token SECRET [--clients 64] [--duration 10s]
         record self scores, one client per unit of a campaign it opens
+  parledger bench stalls  [--duration 10s]
+        spin on every CPU and count how often and how long each stopped:
+        what the machine itself takes away (run it on an idle machine)
 
 Each prints what it measured and a last line "result: key=value ...".
 `
@@ -57,6 +60,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchHTTP(ctx, args[1:], stdout, stderr)
 	case "scores":
 		return benchScores(ctx, args[1:], stdout, stderr)
+	case "stalls":
+		return benchStalls(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, benchUsage)
 		return nil
@@ -354,6 +359,29 @@ func benchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func benchStalls(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench stalls", flag.ContinueOnError)
+	duration := fs.Duration("duration", 10*time.Second, "how long to spin")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if *duration <= 0 {
+		return errors.New("bench stalls: --duration must be positive")
+	}
+	res, err := bench.MeasureStalls(ctx, *duration)
+	if err != nil {
+		return fmt.Errorf("bench stalls: %w", err)
+	}
+	for _, s := range res {
+		fmt.Fprintln(stdout, s)
+	}
+	for _, s := range res {
+		result(stdout, "stalls", "cpu", s.CPU, "seconds", s.Elapsed.Seconds(), "over_1ms", s.Over[0], "over_2ms", s.Over[1],
+			"over_5ms", s.Over[2], "over_10ms", s.Over[3], "worst_ms", ms(s.Worst), "lost_pct", 100*s.LostShare())
+	}
+	return nil
+}
 
 func benchScores(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench scores", flag.ContinueOnError)
