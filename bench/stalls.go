@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"sync"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -74,7 +73,7 @@ func MeasureStalls(ctx context.Context, d time.Duration) ([]Stalls, error) {
 		return nil, fmt.Errorf("the CPUs this process may use: %w", err)
 	}
 	var cpus []int
-	for c := 0; c < len(set)*8*int(unsafe.Sizeof(set[0])) && len(cpus) < set.Count(); c++ {
+	for c := 0; len(cpus) < set.Count(); c++ {
 		if set.IsSet(c) {
 			cpus = append(cpus, c)
 		}

@@ -41,7 +41,8 @@ const benchUsage = `parledger bench: measure parledger at national scale (see do
         spin on every CPU and count how often and how long each stopped:
         what the machine itself takes away (run it on an idle machine)
 
-Each prints what it measured and a last line "result: key=value ...".
+Each prints what it measured and a last line "result: key=value ..." (stalls: a
+line for each CPU).
 `
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
