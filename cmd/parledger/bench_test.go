@@ -4,10 +4,14 @@ import (
 	"context"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/parledger/parledger/bench/pgtest"
 )
 
 // TestBenchStalls runs `parledger bench stalls` briefly: a result line
@@ -31,5 +35,68 @@ func TestBenchStalls(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "--duration") {
 			t.Errorf("--duration %s: error %v, want one naming --duration", d, err)
 		}
+	}
+}
+
+// TestBenchLoadReadAllPeer runs the national benchmark's commands on a
+// small campaign, end to end: `bench load` builds a ledger of 3 units,
+// `bench rebuild` replays it, and `bench readall --peer` reads every
+// event from parledger and from a real PostgreSQL it first copies them
+// into, and reports both rates and their ratio. A second readall finds
+// the peer's table full and reads the same events again.
+func TestBenchLoadReadAllPeer(t *testing.T) {
+	peer := pgtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	data := t.TempDir()
+	field := func(out, key string) string {
+		t.Helper()
+		m := regexp.MustCompile(`(?m)^result: .*\b` + key + `=(\S+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no %s in the result line:\n%s", key, out)
+		}
+		return m[1]
+	}
+	var out strings.Builder
+	if err := Run(ctx, []string{"bench", "load", "--data", data, "--units", "3"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	events := field(out.String(), "events")
+	if n, err := strconv.Atoi(events); err != nil || n < 3*400 {
+		t.Fatalf("bench load wrote %s events for 3 units, want about 510 each:\n%s", events, out.String())
+	}
+
+	out.Reset()
+	if err := Run(ctx, []string{"bench", "rebuild", "--data", data}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got := field(out.String(), "events"); got != events {
+		t.Errorf("bench rebuild replayed %s events, the load wrote %s", got, events)
+	}
+	if got := field(out.String(), "units"); got != "3" {
+		t.Errorf("bench rebuild found %s units, want 3", got)
+	}
+
+	for range 2 {
+		out.Reset()
+		if err := Run(ctx, []string{"bench", "readall", "--data", data, "--peer", peer}, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if got := field(out.String(), "events"); got != events {
+			t.Errorf("bench readall read %s events, the load wrote %s", got, events)
+		}
+		if !strings.Contains(out.String(), "PostgreSQL: read and decoded "+events+" events") {
+			t.Errorf("the peer did not read the same %s events:\n%s", events, out.String())
+		}
+		for _, key := range []string{"parledger_events_per_s", "postgres_events_per_s", "x_postgres"} {
+			if v, err := strconv.ParseFloat(field(out.String(), key), 64); err != nil || v <= 0 {
+				t.Errorf("%s = %s, want a positive rate", key, field(out.String(), key))
+			}
+		}
+	}
+
+	err := Run(ctx, []string{"bench", "readall", "--data", data, "--peer", "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=5"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "postgres") {
+		t.Errorf("readall with an unreachable peer: %v, want an error naming postgres", err)
 	}
 }
