@@ -100,3 +100,82 @@ func TestBenchLoadReadAllPeer(t *testing.T) {
 		t.Errorf("readall with an unreachable peer: %v, want an error naming postgres", err)
 	}
 }
+
+// TestBenchHTTPAndScores runs the HTTP benchmarks' commands against a
+// real server on loopback, briefly: `bench http` reads pages of a
+// national campaign's rankings (plain and gzipped) and the whole of
+// them, `bench scores` opens a campaign of its own and records self
+// scores through the API; each reports requests and no errors, and the
+// scores are in the ledger afterwards. A campaign that does not exist is
+// a clear error.
+func TestBenchHTTPAndScores(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	if err := Run(ctx, []string{"bench", "load", "--data", dir, "--units", "3"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var tok strings.Builder
+	if err := Run(ctx, []string{"token", "create", "--data", dir, "--id", "bench-home-affairs", "--role", "home-affairs", "--ttl", "1h"}, &tok, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(tok.String())
+	m := MustRunMain(t, dir)
+	url := m.Server.URL()
+	field := func(out, key string) float64 {
+		t.Helper()
+		m := regexp.MustCompile(`(?m)^result: .*\b` + key + `=(\S+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no %s in the result line:\n%s", key, out)
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			t.Fatalf("%s=%s: %v", key, m[1], err)
+		}
+		return v
+	}
+	var kib []float64 // per response: pages of 2, gzipped, the whole rankings
+	for _, args := range [][]string{
+		{"--limit", "2"}, {"--limit", "2", "--gzip"}, {},
+	} {
+		var out strings.Builder
+		args = append([]string{"bench", "http", "--url", url, "--token", token, "--campaign", "quoc-gia", "--clients", "4", "--duration", "300ms"}, args...)
+		if err := Run(ctx, args, &out, io.Discard); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if field(out.String(), "requests") < 1 || field(out.String(), "errors") != 0 {
+			t.Errorf("%v: %s", args, out.String())
+		}
+		kib = append(kib, field(out.String(), "kib_per_response"))
+	}
+	if !(0 < kib[1] && kib[1] < kib[0] && kib[0] < kib[2]) {
+		t.Errorf("KiB per response: page %.2f, gzipped page %.2f, whole rankings %.2f; want 0 < gzipped < page < whole", kib[0], kib[1], kib[2])
+	}
+	err := Run(ctx, []string{"bench", "http", "--url", url, "--token", token, "--campaign", "khong-co", "--clients", "2", "--duration", "100ms"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "no request succeeded") {
+		t.Errorf("bench http on a campaign that does not exist: %v", err)
+	}
+
+	head0 := m.Store.Head
+	before, err := head0(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := Run(ctx, []string{"bench", "scores", "--url", url, "--token", token, "--clients", "4", "--duration", "300ms"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	requests := field(out.String(), "requests")
+	if requests < 1 || field(out.String(), "errors") != 0 {
+		t.Fatalf("bench scores: %s", out.String())
+	}
+	after, err := head0(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each score request records one event, after the campaign, its units
+	// and their credentials.
+	if got := float64(after - before); got < requests {
+		t.Errorf("the ledger grew by %v events for %v score requests", got, requests)
+	}
+}
