@@ -57,13 +57,17 @@ func TestBenchLoadReadAllPeer(t *testing.T) {
 		}
 		return m[1]
 	}
-	var out strings.Builder
-	if err := Run(ctx, []string{"bench", "load", "--data", data, "--units", "3"}, &out, io.Discard); err != nil {
+	var out, progress strings.Builder
+	if err := Run(ctx, []string{"bench", "load", "--data", data, "--units", "3"}, &out, &progress); err != nil {
 		t.Fatal(err)
 	}
 	events := field(out.String(), "events")
 	if n, err := strconv.Atoi(events); err != nil || n < 3*400 {
 		t.Fatalf("bench load wrote %s events for 3 units, want about 510 each:\n%s", events, out.String())
+	}
+	// The progress bar ends full, on a line of its own.
+	if want := "\rimporting [" + strings.Repeat("=", 30) + "] " + events + "/" + events + " (100%)\n"; !strings.HasSuffix(progress.String(), want) {
+		t.Errorf("bench load's progress ends %q, want %q", progress.String()[max(0, progress.Len()-80):], want)
 	}
 
 	out.Reset()
