@@ -476,7 +476,10 @@ func (h *History) RankingsAt(ctx context.Context, campaign string, pos uint64) (
 			v.units[code], statuses[code] = &unitState{score: blank, scored: true}, "not-started"
 			prefix := timelineKey(campaign, code, 0)
 			prefix = prefix[:len(prefix)-8]
-			k, val := cur.Seek(timelineKey(campaign, code, pos+1))
+			// The last entry at or before pos: the one before the first
+			// after it.
+			k, _ := cur.Seek(timelineKey(campaign, code, pos+1))
+			var val []byte
 			if k == nil {
 				k, val = cur.Last()
 			} else {
