@@ -38,25 +38,29 @@ func TestBenchStalls(t *testing.T) {
 	}
 }
 
+// resultField returns the value of key on the "result:" line of a bench
+// command's output, failing the test if there is none.
+func resultField(tb testing.TB, out, key string) string {
+	tb.Helper()
+	m := regexp.MustCompile(`(?m)^result: .*\b` + key + `=(\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		tb.Fatalf("no %s in the result line:\n%s", key, out)
+	}
+	return m[1]
+}
+
 // TestBenchLoadReadAllPeer runs the national benchmark's commands on a
 // small campaign, end to end: `bench load` builds a ledger of 3 units,
 // `bench rebuild` replays it, and `bench readall --peer` reads every
 // event from parledger and from a real PostgreSQL it first copies them
-// into, and reports both rates and their ratio. A second readall finds
-// the peer's table full and reads the same events again.
+// into, and reports both rates and their ratio; run twice, the second
+// time on the table the first filled, it reports the same events.
 func TestBenchLoadReadAllPeer(t *testing.T) {
 	peer := pgtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	data := t.TempDir()
-	field := func(out, key string) string {
-		t.Helper()
-		m := regexp.MustCompile(`(?m)^result: .*\b` + key + `=(\S+)`).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("no %s in the result line:\n%s", key, out)
-		}
-		return m[1]
-	}
+	field := func(out, key string) string { return resultField(t, out, key) }
 	var out, progress strings.Builder
 	if err := Run(ctx, []string{"bench", "load", "--data", data, "--units", "3"}, &out, &progress); err != nil {
 		t.Fatal(err)
@@ -128,13 +132,10 @@ func TestBenchHTTPAndScores(t *testing.T) {
 	url := m.Server.URL()
 	field := func(out, key string) float64 {
 		t.Helper()
-		m := regexp.MustCompile(`(?m)^result: .*\b` + key + `=(\S+)`).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("no %s in the result line:\n%s", key, out)
-		}
-		v, err := strconv.ParseFloat(m[1], 64)
+		s := resultField(t, out, key)
+		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			t.Fatalf("%s=%s: %v", key, m[1], err)
+			t.Fatalf("%s=%s: %v", key, s, err)
 		}
 		return v
 	}
@@ -160,8 +161,7 @@ func TestBenchHTTPAndScores(t *testing.T) {
 		t.Errorf("bench http on a campaign that does not exist: %v", err)
 	}
 
-	head0 := m.Store.Head
-	before, err := head0(ctx)
+	before, err := m.Store.Head(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestBenchHTTPAndScores(t *testing.T) {
 	if requests < 1 || field(out.String(), "errors") != 0 {
 		t.Fatalf("bench scores: %s", out.String())
 	}
-	after, err := head0(ctx)
+	after, err := m.Store.Head(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
